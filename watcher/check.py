@@ -1,0 +1,109 @@
+"""``watcher check [--live]``: the config is valid; with ``--live``, the queue exists, its DLQ is
+wired, and every route's bucket sends ObjectCreated notifications to this queue (directly, through
+an SNS topic, or through EventBridge) with a filter covering the route's prefix and suffix."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from watcher.aws import client
+from watcher.config import Config, RouteConfig
+from watcher.notifications import from_s3, routes_by_bucket
+from watcher.worker.queue import arn_to_name_and_account
+
+
+def check_live(config: Config) -> tuple[list[str], list[str]]:
+    """Return (problems, notes). Every problem is reported, not just the first."""
+    problems: list[str] = []
+    notes: list[str] = []
+    sqs = client(config.aws, "sqs")
+    try:
+        url = config.queue.url or sqs.get_queue_url(QueueName=config.queue.name)["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    except (ClientError, BotoCoreError) as exc:
+        return [f"queue {config.queue.url or config.queue.name}: not reachable: {exc}"], notes
+    queue_arn = attributes["QueueArn"]
+    notes.append(f"queue {url} exists")
+    problems += _check_dlq(sqs, config, attributes, notes)
+    s3 = client(config.aws, "s3")
+    for bucket, routes in sorted(routes_by_bucket(config.routes).items()):
+        try:
+            notification = s3.get_bucket_notification_configuration(Bucket=bucket)
+        except (ClientError, BotoCoreError) as exc:
+            problems.append(f"bucket {bucket}: cannot read its notification configuration: {exc}")
+            continue
+        for route in routes:
+            problem = _check_route(config, route, notification, queue_arn)
+            if problem:
+                problems.append(f"route {route.name}: {problem}")
+            else:
+                notes.append(f"route {route.name}: bucket {bucket} notifies the queue")
+    for route in config.routes:
+        if not route.bucket:
+            notes.append(f"route {route.name}: no bucket named, notifications not verified")
+    return problems, notes
+
+
+def _check_dlq(sqs: Any, config: Config, attributes: dict[str, str], notes: list[str]) -> list[str]:
+    policy = json.loads(attributes.get("RedrivePolicy") or "{}")
+    if config.queue.dlq_url:
+        try:
+            sqs.get_queue_attributes(QueueUrl=config.queue.dlq_url, AttributeNames=["QueueArn"])
+        except (ClientError, BotoCoreError) as exc:
+            return [f"queue.dlq_url {config.queue.dlq_url}: not reachable: {exc}"]
+        notes.append(f"dead-letter queue {config.queue.dlq_url} (configured)")
+        if not policy:
+            notes.append("the queue has no RedrivePolicy: retryable failures are retried until they expire")
+        return []
+    if not policy.get("deadLetterTargetArn"):
+        return ["the queue has no RedrivePolicy and queue.dlq_url is not set: no dead-letter queue"]
+    name, account = arn_to_name_and_account(policy["deadLetterTargetArn"])
+    try:
+        sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
+    except (ClientError, BotoCoreError) as exc:
+        return [f"dead-letter queue {policy['deadLetterTargetArn']} from the RedrivePolicy: not reachable: {exc}"]
+    notes.append(f"dead-letter queue {name} (maxReceiveCount {policy.get('maxReceiveCount')})")
+    return []
+
+
+def _check_route(config: Config, route: RouteConfig, notification: dict[str, Any], queue_arn: str) -> str | None:
+    """None when some configuration delivers the route's events to the queue, else why not."""
+    direct = [c for c in notification.get("QueueConfigurations", []) if c.get("QueueArn") == queue_arn]
+    if any(from_s3(c).covers(route) for c in direct):
+        return None
+    via_topic = [
+        c for c in notification.get("TopicConfigurations", []) if _topic_feeds_queue(config, c["TopicArn"], queue_arn)
+    ]
+    if any(from_s3(c).covers(route) for c in via_topic):
+        return None
+    if "EventBridgeConfiguration" in notification and _eventbridge_feeds_queue(config, queue_arn):
+        return None
+    found = direct + via_topic
+    if found:
+        filters = "; ".join(json.dumps(from_s3(c).to_s3()) for c in found)
+        return (
+            f"bucket {route.bucket} notifies the queue, but no filter covers prefix {route.prefix!r}, "
+            f"suffix {route.suffix!r}, events {list(route.events)} (found: {filters})"
+        )
+    return (
+        f"bucket {route.bucket} sends no notification to this queue (run `watcher provision` or apply deploy/terraform)"
+    )
+
+
+def _topic_feeds_queue(config: Config, topic_arn: str, queue_arn: str) -> bool:
+    try:
+        subscriptions = client(config.aws, "sns").list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+    except (ClientError, BotoCoreError):
+        return False
+    return any(s.get("Protocol") == "sqs" and s.get("Endpoint") == queue_arn for s in subscriptions)
+
+
+def _eventbridge_feeds_queue(config: Config, queue_arn: str) -> bool:
+    try:
+        rules = client(config.aws, "events").list_rule_names_by_target(TargetArn=queue_arn)["RuleNames"]
+    except (ClientError, BotoCoreError):
+        return False
+    return bool(rules)

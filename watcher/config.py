@@ -1,0 +1,238 @@
+"""The configuration contract: frozen dataclasses, loaded from YAML and validated at start.
+
+Every problem found is reported at once, each naming its route and field
+(``routes[0] (fire-insights).suffix: ...``). ``WATCHER_<SECTION>_<FIELD>`` environment variables
+override scalars of the top-level sections (``WATCHER_QUEUE_URL``, ``WATCHER_METRICS_PORT``), and
+``WATCHER_<FIELD>`` the top-level scalars (``WATCHER_RAW_KEYS``). Strings may hold
+``${env:NAME}`` and ``${file:PATH}`` references (watcher.refs).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from watcher.config_fields import Fields, check_unknown
+from watcher.errors import ConfigError
+from watcher.refs import resolve_tree
+
+SECTIONS = ("aws", "queue", "worker", "metrics", "logging")
+TOP_LEVEL_SCALARS = ("raw_keys",)
+DEFAULT_EVENTS = ("s3:ObjectCreated:*",)
+
+
+@dataclass(frozen=True, slots=True)
+class AwsConfig:
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    url: str | None = None
+    name: str | None = None
+    dlq_url: str | None = None
+    wait_time_seconds: int = 20
+    visibility_timeout: int = 120
+    max_in_flight: int = 16
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    shutdown_grace_seconds: float = 30.0
+    retry_initial_seconds: float = 10.0  # first backoff of a retryable failure
+    retry_max_seconds: float = 900.0  # backoff cap (SQS allows 12 h)
+    default_timeout_seconds: float | None = None  # per-unit timeout when a route sets none
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    port: int = 9400  # 0 disables the HTTP endpoint
+    host: str = "0.0.0.0"
+    queue_poll_seconds: float = 30.0  # how often the queue depth gauges are refreshed
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = "info"
+    format: str = "auto"  # auto (console on a TTY, else JSON) | json | console
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerSpec:
+    type: str
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    name: str
+    handler: HandlerSpec
+    bucket: str | None = None
+    prefix: str = ""
+    suffix: str = ""
+    events: tuple[str, ...] = DEFAULT_EVENTS
+    timeout_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    aws: AwsConfig = AwsConfig()
+    queue: QueueConfig = QueueConfig()
+    worker: WorkerConfig = WorkerConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    logging: LoggingConfig = LoggingConfig()
+    routes: tuple[RouteConfig, ...] = ()
+    raw_keys: bool = False
+    source: str = "config"
+
+
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Read, override from the environment, resolve references and validate a config file."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"cannot read the file: {exc.strerror or exc}"], source) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"not valid YAML: {exc}"], source) from None
+    return parse_config(document if document is not None else {}, source, environ)
+
+
+def parse_config(document: Any, source: str = "config", environ: Mapping[str, str] | None = None) -> Config:
+    if not isinstance(document, dict):
+        raise ConfigError(["the top level must be a mapping"], source)
+    problems: list[str] = []
+    document = _apply_environment(document, os.environ if environ is None else environ, problems)
+    document = resolve_tree(document, "", problems)
+    check_unknown(document, (*SECTIONS, *TOP_LEVEL_SCALARS, "routes"), "", problems)
+
+    f = Fields(problems)
+    aws_doc = f.section(document, "aws", AwsConfig)
+    aws = AwsConfig(
+        region=f.string(aws_doc, "aws", "region", "us-east-1"),
+        endpoint_url=f.optional_string(aws_doc, "aws", "endpoint_url"),
+        profile=f.optional_string(aws_doc, "aws", "profile"),
+    )
+    q = f.section(document, "queue", QueueConfig)
+    queue = QueueConfig(
+        url=f.optional_string(q, "queue", "url"),
+        name=f.optional_string(q, "queue", "name"),
+        dlq_url=f.optional_string(q, "queue", "dlq_url"),
+        wait_time_seconds=f.integer(q, "queue", "wait_time_seconds", 20, 0, 20),
+        visibility_timeout=f.integer(q, "queue", "visibility_timeout", 120, 2, 43200),
+        max_in_flight=f.integer(q, "queue", "max_in_flight", 16, 1, 10000),
+    )
+    if not queue.url and not queue.name:
+        problems.append("queue: set url or name")
+    w = f.section(document, "worker", WorkerConfig)
+    worker = WorkerConfig(
+        shutdown_grace_seconds=f.number(w, "worker", "shutdown_grace_seconds", 30.0, 0, 86400),
+        retry_initial_seconds=f.number(w, "worker", "retry_initial_seconds", 10.0, 0, 43200),
+        retry_max_seconds=f.number(w, "worker", "retry_max_seconds", 900.0, 0, 43200),
+        default_timeout_seconds=f.optional_number(w, "worker", "default_timeout_seconds"),
+    )
+    m = f.section(document, "metrics", MetricsConfig)
+    metrics = MetricsConfig(
+        port=f.integer(m, "metrics", "port", 9400, 0, 65535),
+        host=f.string(m, "metrics", "host", "0.0.0.0"),
+        queue_poll_seconds=f.number(m, "metrics", "queue_poll_seconds", 30.0, 1, 86400),
+    )
+    lg = f.section(document, "logging", LoggingConfig)
+    logging_config = LoggingConfig(
+        level=f.choice(lg, "logging", "level", "info", ("debug", "info", "warning", "error")),
+        format=f.choice(lg, "logging", "format", "auto", ("auto", "json", "console")),
+    )
+    routes = _parse_routes(document.get("routes"), f, problems)
+    raw_keys = f.boolean(document, "", "raw_keys", False)
+    if problems:
+        raise ConfigError(problems, source)
+    return Config(aws, queue, worker, metrics, logging_config, routes, raw_keys, source)
+
+
+def _parse_routes(value: Any, f: Fields, problems: list[str]) -> tuple[RouteConfig, ...]:
+    from watcher.handlers import validate_handler  # the registry imports config types
+
+    if value is None:
+        problems.append("routes: at least one route is required")
+        return ()
+    if not isinstance(value, list):
+        problems.append("routes: must be a list of routes")
+        return ()
+    routes: list[RouteConfig] = []
+    seen: set[str] = set()
+    for index, item in enumerate(value):
+        where = f"routes[{index}]"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: must be a mapping")
+            continue
+        name = item.get("name")
+        if isinstance(name, str) and name:
+            where = f"{where} ({name})"
+        allowed = ("name", "bucket", "prefix", "suffix", "events", "handler", "timeout_seconds")
+        check_unknown(item, allowed, where, problems)
+        route_name = f.name(item, where, "name")
+        if route_name in seen:
+            problems.append(f"{where}.name: duplicate route name {route_name!r}")
+        seen.add(route_name)
+        events = f.string_list(item, where, "events", DEFAULT_EVENTS)
+        for event in events:
+            if not event.startswith("s3:"):
+                problems.append(f"{where}.events: {event!r} is not an S3 event type (s3:...)")
+        handler_doc = item.get("handler")
+        if not isinstance(handler_doc, dict) or not isinstance(handler_doc.get("type"), str):
+            problems.append(f"{where}.handler: must be a mapping with a type, e.g. {{type: log}}")
+            handler = HandlerSpec("invalid")
+        else:
+            options = {k: v for k, v in handler_doc.items() if k != "type"}
+            handler = HandlerSpec(handler_doc["type"], MappingProxyType(options))
+            problems.extend(f"{where}.handler{p}" for p in validate_handler(handler))
+        routes.append(
+            RouteConfig(
+                name=route_name,
+                handler=handler,
+                bucket=f.optional_string(item, where, "bucket"),
+                prefix=f.string(item, where, "prefix", ""),
+                suffix=f.string(item, where, "suffix", ""),
+                events=events,
+                timeout_seconds=f.optional_number(item, where, "timeout_seconds"),
+            )
+        )
+    if not value:
+        problems.append("routes: at least one route is required")
+    return tuple(routes)
+
+
+def _apply_environment(document: dict[str, Any], environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    """Apply ``WATCHER_*`` overrides; values are read as YAML scalars (``20``, ``true``)."""
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in document.items()}
+    for variable, text in sorted(environ.items()):
+        if not variable.startswith("WATCHER_"):
+            continue
+        name = variable[len("WATCHER_") :].lower()
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            value = text
+        if isinstance(value, dict | list):
+            problems.append(f"{variable}: overrides take a scalar, not {type(value).__name__}")
+            continue
+        if name in TOP_LEVEL_SCALARS:
+            merged[name] = value
+            continue
+        for section in SECTIONS:
+            if name.startswith(section + "_"):
+                target = merged.setdefault(section, {})
+                if isinstance(target, dict):
+                    target[name[len(section) + 1 :]] = value
+                break
+    return merged

@@ -1,0 +1,136 @@
+"""One message body -> records -> units -> handlers -> one outcome for the message.
+
+This is the part of the pipeline the long-running worker and the Lambda shim share: it knows
+nothing of receipt handles, visibility or deletion. The caller turns the ``MessageOutcome`` into
+delete / retry with backoff / dead-letter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import structlog
+
+from watcher.config import Config
+from watcher.envelope import Skip, parse_body
+from watcher.errors import MessageFormatError, PermanentError, RetryableError
+from watcher.handlers import Handler
+from watcher.logs import get_logger
+from watcher.metrics import Metrics
+from watcher.routing import Unit, match_routes
+
+Status = Literal["ok", "retry", "permanent"]
+_log = get_logger("watcher.dispatch")
+_MAX_REASON = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class UnitResult:
+    route: str
+    status: Status
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageOutcome:
+    """What should happen to the message: ``ok`` delete, ``retry`` back off, ``permanent`` DLQ."""
+
+    status: Status
+    reason: str | None = None
+    route: str | None = None  # the route whose failure decided the outcome
+    units: list[UnitResult] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+
+
+class Dispatcher:
+    def __init__(self, config: Config, handlers: Mapping[str, Handler], metrics: Metrics) -> None:
+        self._config = config
+        self._handlers = handlers
+        self._metrics = metrics
+
+    async def process(self, body: str, message_id: str = "", receive_count: int = 1) -> MessageOutcome:
+        try:
+            parsed = parse_body(body, raw_keys=self._config.raw_keys)
+        except MessageFormatError as exc:
+            self._metrics.errors.labels("parse").inc()
+            return MessageOutcome("permanent", _bounded(f"unparseable message: {exc}"), route="")
+        skipped = list(parsed.skipped)
+        units: list[Unit] = []
+        for record in parsed.records:
+            routes, skip = match_routes(record, self._config.routes)
+            if skip is not None:
+                skipped.append(skip)
+            units.extend(Unit(record, route, message_id, receive_count) for route in routes)
+        for skip in skipped:
+            self._metrics.skipped.labels(skip.reason).inc()
+        if not units:
+            return MessageOutcome("ok", skipped=skipped)
+        results = await asyncio.gather(*(self._run_unit(unit) for unit in units))
+        return _combine(list(results), skipped)
+
+    async def _run_unit(self, unit: Unit) -> UnitResult:
+        route = unit.route
+        handler_type = route.handler.type
+        timeout = route.timeout_seconds or self._config.worker.default_timeout_seconds
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(
+            message_id=unit.message_id,
+            bucket=unit.record.bucket,
+            key=unit.record.key,
+            route=route.name,
+            handler=handler_type,
+            receive_count=unit.receive_count,
+        ):
+            status: Status
+            error: str | None = None
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._handlers[route.name].handle(unit)
+                status = "ok"
+            except PermanentError as exc:
+                status, error = "permanent", _describe(exc)
+            except RetryableError as exc:
+                status, error = "retry", _describe(exc)
+            except TimeoutError:
+                status, error = "retry", f"timed out after {timeout:g}s"
+            except Exception as exc:  # unknown failures must not lose the file: retry
+                status, error = "retry", _describe(exc)
+                _log.exception("handler raised an unexpected error")
+            duration = time.perf_counter() - started
+            self._metrics.handler_duration.labels(route.name, handler_type).observe(duration)
+            self._metrics.records.labels(route.name, status).inc()
+            if status != "ok":
+                self._metrics.errors.labels("handler").inc()
+            _log.log(
+                20 if status == "ok" else 30,
+                "unit finished",
+                outcome=status,
+                duration_ms=round(duration * 1000, 1),
+                dataset_uri=unit.dataset_uri,
+                error=error,
+            )
+            return UnitResult(route.name, status, error)
+
+
+def _combine(results: list[UnitResult], skipped: list[Skip]) -> MessageOutcome:
+    """A permanent failure of any unit decides the message (DLQ); else any retry; else success."""
+    order: tuple[Status, ...] = ("permanent", "retry")
+    for wanted in order:
+        failures = [r for r in results if r.status == wanted]
+        if failures:
+            reason = "; ".join(f"route {r.route}: {r.error}" for r in failures)
+            return MessageOutcome(wanted, _bounded(reason), failures[0].route, results, skipped)
+    return MessageOutcome("ok", units=results, skipped=skipped)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, RetryableError | PermanentError) else f"{type(exc).__name__}: {text}"
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."

@@ -1,0 +1,28 @@
+"""Handler registry: ``handler.type`` in a route -> the class that implements it."""
+
+from __future__ import annotations
+
+from watcher.config import HandlerSpec, RouteConfig
+from watcher.handlers.base import Handler, HandlerType
+from watcher.handlers.log import LogHandler
+from watcher.handlers.python import PythonHandler
+
+HANDLER_TYPES: dict[str, type[HandlerType]] = {
+    LogHandler.type_name: LogHandler,
+    PythonHandler.type_name: PythonHandler,
+}
+
+
+def validate_handler(spec: HandlerSpec) -> list[str]:
+    """Problems with a route's handler block, each starting with ``.field`` or ``.type``."""
+    handler_type = HANDLER_TYPES.get(spec.type)
+    if handler_type is None:
+        return [f".type: unknown handler type {spec.type!r} (known: {', '.join(sorted(HANDLER_TYPES))})"]
+    return handler_type.validate(spec.options)
+
+
+def create_handler(route: RouteConfig) -> Handler:
+    return HANDLER_TYPES[route.handler.type].create(route, route.handler.options)
+
+
+__all__ = ["HANDLER_TYPES", "Handler", "create_handler", "validate_handler"]

@@ -1,0 +1,47 @@
+"""The ``log`` handler: writes one line per unit of work and succeeds. For tests, benchmarks and a
+first dry run of a routing configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from watcher.config import RouteConfig
+from watcher.logs import get_logger
+from watcher.routing import Unit
+
+_log = get_logger("watcher.handlers.log")
+_LEVELS = ("debug", "info", "warning")
+
+
+class LogHandler:
+    type_name: ClassVar[str] = "log"
+
+    def __init__(self, level: str) -> None:
+        self._level = level
+
+    @classmethod
+    def validate(cls, options: Mapping[str, Any]) -> list[str]:
+        problems = [f".{name}: unknown field (known: level)" for name in options if name != "level"]
+        if options.get("level", "info") not in _LEVELS:
+            problems.append(f".level: must be one of {', '.join(_LEVELS)}")
+        return problems
+
+    @classmethod
+    def create(cls, route: RouteConfig, options: Mapping[str, Any]) -> LogHandler:
+        return cls(str(options.get("level", "info")))
+
+    async def handle(self, unit: Unit) -> None:
+        record = unit.record
+        _log.log(
+            {"debug": 10, "info": 20, "warning": 30}[self._level],
+            "record",
+            dataset_uri=unit.dataset_uri,
+            size=record.size,
+            etag=record.etag,
+            event_name=record.event_name,
+            event_time=record.event_time,
+        )
+
+    async def close(self) -> None:
+        return None

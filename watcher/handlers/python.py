@@ -1,0 +1,66 @@
+"""The ``python`` handler: calls a function of yours, ``function: package.module:name``.
+
+The function receives the ``Unit`` and the route's ``options`` mapping. A coroutine function is
+awaited; a plain function runs in a worker thread (context copied), so it may block. Raise
+``watcher.errors.RetryableError`` / ``PermanentError`` to choose what happens to the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from watcher.config import RouteConfig
+from watcher.routing import Unit
+
+_FIELDS = ("function", "options")
+
+
+def _load(target: str) -> Callable[..., Any]:
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise ValueError("must look like package.module:function")
+    module = importlib.import_module(module_name)
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise ValueError(f"{module_name} has no callable {attribute!r}")
+    return function  # type: ignore[no-any-return]
+
+
+class PythonHandler:
+    type_name: ClassVar[str] = "python"
+
+    def __init__(self, function: Callable[..., Any], options: Mapping[str, Any]) -> None:
+        self._function = function
+        self._options = options
+        self._is_async = inspect.iscoroutinefunction(function)
+
+    @classmethod
+    def validate(cls, options: Mapping[str, Any]) -> list[str]:
+        problems = [f".{k}: unknown field (known: {', '.join(_FIELDS)})" for k in options if k not in _FIELDS]
+        target = options.get("function")
+        if not isinstance(target, str):
+            return [*problems, ".function: required, e.g. mypackage.handlers:process"]
+        try:
+            _load(target)
+        except (ImportError, ValueError) as exc:
+            problems.append(f".function: cannot load {target!r}: {exc}")
+        if not isinstance(options.get("options", {}), dict):
+            problems.append(".options: must be a mapping")
+        return problems
+
+    @classmethod
+    def create(cls, route: RouteConfig, options: Mapping[str, Any]) -> PythonHandler:
+        return cls(_load(str(options["function"])), dict(options.get("options") or {}))
+
+    async def handle(self, unit: Unit) -> None:
+        if self._is_async:
+            await self._function(unit, self._options)
+        else:
+            await asyncio.to_thread(self._function, unit, self._options)
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,68 @@
+"""Records -> units of work: which configured routes a record matches.
+
+A record may match several routes; each match is one unit of work. Records no route wants are
+skipped with a reason (``folder_marker``, ``event_type``, ``no_route``) so that they are counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from watcher.config import RouteConfig
+from watcher.envelope import SKIP_EVENT_TYPE, SKIP_FOLDER_MARKER, SKIP_NO_ROUTE, Skip
+from watcher.records import S3Record, dataset_of, dataset_uri
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One record matched to one route: what a handler is given."""
+
+    record: S3Record
+    route: RouteConfig
+    message_id: str = ""
+    receive_count: int = 1
+
+    @property
+    def dataset(self) -> str:
+        return dataset_of(self.record.key, self.route.suffix)
+
+    @property
+    def dataset_uri(self) -> str:
+        return dataset_uri(self.record.bucket, self.dataset)
+
+    @property
+    def request_id(self) -> str:
+        """Deterministic for an object version, so a duplicate event maps to the same id."""
+        record = self.record
+        version = record.version_id or record.sequencer or record.etag or ""
+        material = "\0".join((record.bucket, record.key, version))
+        return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def location_matches(route: RouteConfig, record: S3Record) -> bool:
+    return (
+        (route.bucket is None or route.bucket == record.bucket)
+        and record.key.startswith(route.prefix)
+        and record.key.endswith(route.suffix)
+    )
+
+
+def event_matches(route: RouteConfig, record: S3Record) -> bool:
+    event_type = record.event_type
+    return any(fnmatchcase(event_type, pattern) for pattern in route.events)
+
+
+def match_routes(record: S3Record, routes: Sequence[RouteConfig]) -> tuple[list[RouteConfig], Skip | None]:
+    """The routes that want this record, or why none does."""
+    if record.is_folder_marker:
+        return [], Skip(SKIP_FOLDER_MARKER, record.uri)
+    located = [route for route in routes if location_matches(route, record)]
+    if not located:
+        return [], Skip(SKIP_NO_ROUTE, record.uri)
+    wanted = [route for route in located if event_matches(route, record)]
+    if not wanted:
+        return [], Skip(SKIP_EVENT_TYPE, f"{record.event_type} {record.uri}")
+    return wanted, None

@@ -1,0 +1,1 @@
+"""The long-running SQS worker: pollers, capacity, heartbeat, acknowledgements, shutdown."""

@@ -1,0 +1,218 @@
+"""Acknowledgements: batched deletes, visibility changes (retry backoff, hand-back at shutdown) and
+dead-lettering. Each call reports success as a bool; failures are logged and counted here, and a
+``ReceiptHandleIsInvalid`` means another consumer owns the message now, not a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from watcher.logs import get_logger
+from watcher.metrics import Metrics
+
+_log = get_logger("watcher.acks")
+_GONE_CODES = {"ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight"}
+_MAX_ATTRIBUTES = 10  # SQS limit per message
+_ATTEMPTS = 3
+
+
+def is_gone(error: BaseException | dict[str, Any]) -> bool:
+    """True when SQS says the receipt handle is no longer ours (expired, or redelivered elsewhere)."""
+    code = (
+        error.get("Code")
+        if isinstance(error, dict)
+        else (error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None)
+    )
+    return code in _GONE_CODES or (isinstance(code, str) and code.endswith("ReceiptHandleIsInvalid"))
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingDelete:
+    message_id: str
+    receipt: str
+    done: asyncio.Future[bool]
+
+
+class BatchDeleter:
+    """Collects deletes for up to ``linger`` seconds or 10 entries, then sends one
+    ``DeleteMessageBatch``; partial failures are retried entry by entry."""
+
+    def __init__(self, sqs: Any, queue_url: str, metrics: Metrics, linger: float = 0.02) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._metrics = metrics
+        self._linger = linger
+        self._pending: asyncio.Queue[_PendingDelete] = asyncio.Queue()
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    async def delete(self, message_id: str, receipt: str) -> bool:
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        await self._pending.put(_PendingDelete(message_id, receipt, done))
+        return await asyncio.shield(done)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._pending.get()]
+            deadline = loop.time() + self._linger
+            while len(batch) < 10:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._pending.get(), remaining))
+                except TimeoutError:
+                    break
+            task = asyncio.create_task(self._flush(batch))
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
+
+    async def drain(self) -> None:
+        """Wait for queued and running flushes (called at shutdown, before the client closes)."""
+        while not self._pending.empty() or self._flushes:
+            await asyncio.sleep(self._linger)
+            if self._flushes:
+                await asyncio.gather(*self._flushes, return_exceptions=True)
+
+    async def _flush(self, batch: list[_PendingDelete]) -> None:
+        entries = {str(i): item for i, item in enumerate(batch)}
+        for attempt in range(_ATTEMPTS):
+            if not entries:
+                return
+            try:
+                response = await self._sqs.delete_message_batch(
+                    QueueUrl=self._queue_url,
+                    Entries=[{"Id": i, "ReceiptHandle": item.receipt} for i, item in entries.items()],
+                )
+            except (ClientError, BotoCoreError) as exc:
+                self._metrics.errors.labels("delete").inc()
+                _log.warning(
+                    "DeleteMessageBatch failed",
+                    error=str(exc),
+                    attempt=attempt + 1,
+                    entries=len(entries),
+                )
+                await asyncio.sleep(0.2 * 2**attempt)
+                continue
+            for ok in response.get("Successful", []):
+                item = entries.pop(ok["Id"])
+                self._metrics.deleted.inc()
+                _resolve(item.done, True)
+            for failed in response.get("Failed", []):
+                item = entries[failed["Id"]]
+                if is_gone(failed):
+                    entries.pop(failed["Id"])
+                    _log.warning(
+                        "delete refused: the receipt handle is no longer ours (another consumer owns the message)",
+                        message_id=item.message_id,
+                        code=failed.get("Code"),
+                    )
+                    _resolve(item.done, False)
+                else:
+                    self._metrics.errors.labels("delete").inc()
+                    _log.warning(
+                        "delete failed",
+                        message_id=item.message_id,
+                        code=failed.get("Code"),
+                        detail=failed.get("Message"),
+                        attempt=attempt + 1,
+                    )
+            if entries:
+                await asyncio.sleep(0.2 * 2**attempt)
+        for item in entries.values():
+            _log.error(
+                "message not deleted after retries: it will be delivered again",
+                message_id=item.message_id,
+            )
+            _resolve(item.done, False)
+
+
+def _resolve(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+async def change_visibility(
+    sqs: Any, queue_url: str, receipt: str, seconds: int, metrics: Metrics, message_id: str
+) -> bool:
+    for attempt in range(_ATTEMPTS):
+        try:
+            await sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt, VisibilityTimeout=seconds)
+            return True
+        except ClientError as exc:
+            if is_gone(exc):
+                _log.info(
+                    "visibility not changed: the receipt handle is no longer ours",
+                    message_id=message_id,
+                )
+                return False
+            error: Exception = exc
+        except BotoCoreError as exc:
+            error = exc
+        metrics.errors.labels("visibility").inc()
+        _log.warning(
+            "ChangeMessageVisibility failed",
+            message_id=message_id,
+            error=str(error),
+            attempt=attempt + 1,
+        )
+        await asyncio.sleep(0.2 * 2**attempt)
+    return False
+
+
+def dead_letter_attributes(
+    message: dict[str, Any], reason: str, route: str | None, receive_count: int
+) -> dict[str, dict[str, str]]:
+    """Our three attributes first, then as many of the message's own as SQS's limit of 10 allows."""
+    attributes: dict[str, dict[str, str]] = {
+        "watcher.error": {"DataType": "String", "StringValue": reason or "unknown"},
+        "watcher.route": {"DataType": "String", "StringValue": route or "-"},
+        "watcher.receive_count": {"DataType": "Number", "StringValue": str(receive_count)},
+    }
+    for name, value in (message.get("MessageAttributes") or {}).items():
+        if len(attributes) >= _MAX_ATTRIBUTES or name in attributes:
+            continue
+        kept = {k: v for k, v in value.items() if k in ("DataType", "StringValue", "BinaryValue")}
+        attributes[name] = kept
+    return attributes
+
+
+async def send_to_dead_letter_queue(
+    sqs: Any,
+    dlq_url: str,
+    message: dict[str, Any],
+    reason: str,
+    route: str | None,
+    receive_count: int,
+    metrics: Metrics,
+) -> bool:
+    request: dict[str, Any] = {
+        "QueueUrl": dlq_url,
+        "MessageBody": message["Body"],
+        "MessageAttributes": dead_letter_attributes(message, reason, route, receive_count),
+    }
+    if dlq_url.endswith(".fifo"):
+        system = message.get("Attributes", {})
+        request["MessageGroupId"] = system.get("MessageGroupId", "watcher")
+        request["MessageDeduplicationId"] = message["MessageId"]
+    for attempt in range(_ATTEMPTS):
+        try:
+            await sqs.send_message(**request)
+            return True
+        except (ClientError, BotoCoreError) as exc:
+            metrics.errors.labels("dead_letter").inc()
+            _log.warning("sending to the DLQ failed", error=str(exc), attempt=attempt + 1)
+            await asyncio.sleep(0.2 * 2**attempt)
+    return False
+
+
+def describe_body(body: str, limit: int = 200) -> str:
+    """A short, log-safe excerpt of a message body."""
+    with contextlib.suppress(ValueError):
+        body = json.dumps(json.loads(body))
+    return body if len(body) <= limit else body[:limit] + "..."

@@ -1,0 +1,301 @@
+"""The worker: pollers that receive only what they have capacity for, one task per message, and a
+graceful shutdown. The per-message pipeline itself lives in watcher.dispatch; this module only turns
+its outcome into delete / retry with backoff / dead-letter."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import time
+from typing import Any
+
+import structlog
+
+from watcher.aws import aio_client_kwargs, aio_session
+from watcher.config import Config
+from watcher.dispatch import Dispatcher, MessageOutcome
+from watcher.errors import ConfigError
+from watcher.handlers import Handler, create_handler
+from watcher.logs import get_logger
+from watcher.metrics import Metrics, MetricsServer, Readiness
+from watcher.worker.acks import BatchDeleter, change_visibility, send_to_dead_letter_queue
+from watcher.worker.backoff import retry_delay
+from watcher.worker.capacity import Capacity
+from watcher.worker.heartbeat import VisibilityKeeper
+from watcher.worker.queue import (
+    QueueDepthPoller,
+    QueueInfo,
+    describe_queue,
+    require_dead_letter_queue,
+)
+
+_log = get_logger("watcher.worker")
+_RECEIVE_BATCH = 10  # SQS maximum per ReceiveMessage
+_SYSTEM_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp", "MessageGroupId"]
+_FATAL_QUEUE_CODES = {
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "AccessDenied",
+}
+
+
+class Worker:
+    def __init__(self, config: Config, metrics: Metrics | None = None) -> None:
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.readiness = Readiness(
+            window=max(120.0, 3 * config.queue.wait_time_seconds + config.metrics.queue_poll_seconds)
+        )
+        self.capacity = Capacity(config.queue.max_in_flight)
+        self.metrics_port: int | None = None
+        self._stop = asyncio.Event()
+        self._messages: set[asyncio.Task[None]] = set()
+        self._sqs: Any = None
+        self._queue: QueueInfo | None = None
+        self._dlq_url = ""
+        self._keeper: VisibilityKeeper | None = None
+        self._deleter: BatchDeleter | None = None
+        self._dispatcher: Dispatcher | None = None
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    async def run(self) -> None:
+        """Run until ``request_stop``; then drain within the grace period and return."""
+        cfg = self.config
+        pollers = math.ceil(cfg.queue.max_in_flight / _RECEIVE_BATCH)
+        server: MetricsServer | None = None
+        if cfg.metrics.port:
+            server = MetricsServer(self.metrics, self.readiness)
+            self.metrics_port = server.start(cfg.metrics.host, cfg.metrics.port)
+        handlers: dict[str, Handler] = {}
+        kwargs = aio_client_kwargs(
+            cfg.aws,
+            pool=cfg.queue.max_in_flight + pollers + 10,
+            read_timeout=cfg.queue.wait_time_seconds + 30,
+        )
+        try:
+            async with aio_session(cfg.aws).create_client("sqs", **kwargs) as sqs:
+                self._sqs = sqs
+                self._queue = await self._connect()
+                if self._queue is None:
+                    return  # stopped before the queue answered
+                self._dlq_url = require_dead_letter_queue(self._queue)
+                handlers = {route.name: create_handler(route) for route in cfg.routes}
+                self._dispatcher = Dispatcher(cfg, handlers, self.metrics)
+                self._keeper = VisibilityKeeper(sqs, self._queue.url, cfg.queue.visibility_timeout, self.metrics)
+                self._deleter = BatchDeleter(sqs, self._queue.url, self.metrics)
+                depth = QueueDepthPoller(
+                    sqs,
+                    self._queue.url,
+                    cfg.metrics.queue_poll_seconds,
+                    self.metrics,
+                    self.readiness,
+                )
+                background = [
+                    asyncio.create_task(self._keeper.run(), name="heartbeat"),
+                    asyncio.create_task(self._deleter.run(), name="deleter"),
+                    asyncio.create_task(depth.run(), name="queue-depth"),
+                ]
+                receivers = [asyncio.create_task(self._poll(i), name=f"poller-{i}") for i in range(pollers)]
+                _log.info(
+                    "worker started",
+                    queue_url=self._queue.url,
+                    dlq_url=self._dlq_url,
+                    max_receive_count=self._queue.max_receive_count,
+                    max_in_flight=cfg.queue.max_in_flight,
+                    pollers=pollers,
+                    routes=[r.name for r in cfg.routes],
+                    metrics_port=self.metrics_port,
+                )
+                await self._stop.wait()
+                await self._shutdown(receivers)
+                await self._deleter.drain()
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
+        finally:
+            for handler in handlers.values():
+                with contextlib.suppress(Exception):
+                    await handler.close()
+            if server is not None:
+                server.stop()
+
+    async def _connect(self) -> QueueInfo | None:
+        """Find the queue and its DLQ, retrying transient failures until it answers or we stop."""
+        failures = 0
+        while not self.stopping:
+            try:
+                info = await describe_queue(self._sqs, self.config.queue)
+                self.readiness.ok()
+                return info
+            except Exception as exc:
+                code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+                if code in _FATAL_QUEUE_CODES:
+                    raise ConfigError([f"queue {self.config.queue.url or self.config.queue.name}: {exc}"]) from None
+                failures += 1
+                delay = _poll_backoff(failures)
+                self.metrics.errors.labels("connect").inc()
+                self.readiness.failed(str(exc))
+                _log.warning(
+                    "queue not reachable; retrying",
+                    error=str(exc),
+                    retry_in_seconds=round(delay, 1),
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+        return None
+
+    async def _poll(self, index: int) -> None:
+        assert self._queue is not None and self._keeper is not None
+        cfg = self.config.queue
+        failures = 0
+        while not self.stopping:
+            slots = await self.capacity.acquire_up_to(_RECEIVE_BATCH)
+            try:
+                response = await self._sqs.receive_message(
+                    QueueUrl=self._queue.url,
+                    MaxNumberOfMessages=slots,
+                    WaitTimeSeconds=cfg.wait_time_seconds,
+                    VisibilityTimeout=cfg.visibility_timeout,
+                    MessageSystemAttributeNames=_SYSTEM_ATTRIBUTES,
+                    MessageAttributeNames=["All"],
+                )
+            except asyncio.CancelledError:
+                await self.capacity.release(slots)
+                raise
+            except Exception as exc:  # transient SQS/network errors never kill the worker
+                await self.capacity.release(slots)
+                failures += 1
+                delay = _poll_backoff(failures)
+                self.metrics.errors.labels("receive").inc()
+                self.readiness.failed(str(exc))
+                _log.warning(
+                    "receive failed; backing off",
+                    poller=index,
+                    error=str(exc),
+                    retry_in_seconds=round(delay, 1),
+                    consecutive_failures=failures,
+                )
+                await asyncio.sleep(delay)
+                continue
+            if failures:
+                _log.info("receive recovered", poller=index, after_failures=failures)
+            failures = 0
+            self.readiness.ok()
+            messages = response.get("Messages", [])
+            await self.capacity.release(slots - len(messages))
+            for message in messages:
+                self._keeper.track(message["MessageId"], message["ReceiptHandle"])
+                task = asyncio.create_task(self._handle_message(message))
+                self._messages.add(task)
+                task.add_done_callback(self._messages.discard)
+
+    async def _handle_message(self, message: dict[str, Any]) -> None:
+        assert self._keeper is not None and self._dispatcher is not None
+        message_id = message["MessageId"]
+        attributes = message.get("Attributes", {})
+        receive_count = int(attributes.get("ApproximateReceiveCount", "1"))
+        self.metrics.received.inc()
+        self.metrics.in_flight.inc()
+        if "SentTimestamp" in attributes:
+            self.metrics.lag.observe(max(0.0, time.time() - int(attributes["SentTimestamp"]) / 1000))
+        try:
+            with structlog.contextvars.bound_contextvars(message_id=message_id, receive_count=receive_count):
+                try:
+                    outcome = await self._dispatcher.process(message["Body"], message_id, receive_count)
+                except asyncio.CancelledError:
+                    await asyncio.shield(self._hand_back(message))
+                    raise
+                lost = self._keeper.lost(message_id)
+                await self._keeper.untrack(message_id)  # heartbeat ends before any ack or backoff
+                if lost:
+                    _log.warning("message was redelivered elsewhere while in flight; acknowledging anyway")
+                await asyncio.shield(self._settle(message, outcome, receive_count))
+        finally:
+            self.metrics.in_flight.dec()
+            await self.capacity.release(1)
+
+    async def _settle(self, message: dict[str, Any], outcome: MessageOutcome, receive_count: int) -> None:
+        assert self._queue is not None and self._deleter is not None
+        message_id, receipt = message["MessageId"], message["ReceiptHandle"]
+        skipped = [s.reason for s in outcome.skipped] or None
+        if outcome.status == "ok":
+            deleted = await self._deleter.delete(message_id, receipt)
+            _log.info(
+                "message done",
+                action="deleted" if deleted else "delete_failed",
+                units=len(outcome.units),
+                skipped=skipped,
+            )
+            return
+        if outcome.status == "permanent":
+            sent = await send_to_dead_letter_queue(
+                self._sqs,
+                self._dlq_url,
+                message,
+                outcome.reason or "",
+                outcome.route,
+                receive_count,
+                self.metrics,
+            )
+            if sent:
+                self.metrics.dead_lettered.inc()
+                deleted = await self._deleter.delete(message_id, receipt)
+                _log.warning(
+                    "message dead-lettered",
+                    reason=outcome.reason,
+                    failed_route=outcome.route,
+                    dlq_url=self._dlq_url,
+                    deleted_from_source=deleted,
+                )
+                return
+            _log.error("could not dead-letter the message; it will be retried", reason=outcome.reason)
+        delay = retry_delay(
+            receive_count,
+            self.config.worker.retry_initial_seconds,
+            self.config.worker.retry_max_seconds,
+        )
+        changed = await change_visibility(self._sqs, self._queue.url, receipt, delay, self.metrics, message_id)
+        self.metrics.retried.inc()
+        max_receives = self._queue.max_receive_count
+        _log.warning(
+            "message will be retried",
+            reason=outcome.reason,
+            retry_in_seconds=delay if changed else None,
+            attempts_left=None if max_receives is None else max(0, max_receives - receive_count),
+        )
+
+    async def _hand_back(self, message: dict[str, Any]) -> None:
+        """Cancelled (shutdown past the grace period): never delete; make it visible again now."""
+        assert self._queue is not None and self._keeper is not None
+        message_id = message["MessageId"]
+        await self._keeper.untrack(message_id)
+        await change_visibility(self._sqs, self._queue.url, message["ReceiptHandle"], 0, self.metrics, message_id)
+        self.metrics.returned.inc()
+        _log.warning("message handed back unfinished at shutdown", message_id=message_id)
+
+    async def _shutdown(self, receivers: list[asyncio.Task[None]]) -> None:
+        grace = self.config.worker.shutdown_grace_seconds
+        _log.info("shutting down: no more receives", in_flight=len(self._messages), grace_seconds=grace)
+        for task in receivers:
+            task.cancel()
+        await asyncio.gather(*receivers, return_exceptions=True)
+        if self._messages:
+            _, pending = await asyncio.wait(set(self._messages), timeout=grace)
+            if pending:
+                _log.warning("grace period over: cancelling unfinished work", unfinished=len(pending))
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+        _log.info("worker stopped")
+
+
+def _poll_backoff(failures: int) -> float:
+    return float(min(30.0, 0.5 * 2 ** min(failures, 6)) * random.uniform(0.8, 1.2))
