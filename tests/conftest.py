@@ -1,0 +1,124 @@
+"""Shared fixtures. Integration tests talk to a real LocalStack on 127.0.0.1:4566: the session uses
+one already answering there, or starts the embedded one (`watcher local up`) and stops it after."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from watcher import localstack
+
+ENDPOINT = localstack.ENDPOINT
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def localstack_endpoint() -> Iterator[str]:
+    started = localstack.up()
+    yield ENDPOINT
+    if started:
+        localstack.down()
+
+
+def _client(service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=ENDPOINT,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+@pytest.fixture
+def sqs(localstack_endpoint: str) -> Any:
+    return _client("sqs")
+
+
+@pytest.fixture
+def s3(localstack_endpoint: str) -> Any:
+    return _client("s3")
+
+
+@pytest.fixture
+def sns(localstack_endpoint: str) -> Any:
+    return _client("sns")
+
+
+@pytest.fixture
+def events(localstack_endpoint: str) -> Any:
+    return _client("events")
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix: every test gets its own queues and buckets on the shared LocalStack."""
+    return uuid.uuid4().hex[:10]
+
+
+class Queues:
+    """A source queue with a DLQ wired through a RedrivePolicy, as `watcher provision` makes them."""
+
+    def __init__(self, sqs: Any, name: str, visibility_timeout: int, max_receive_count: int) -> None:
+        self.sqs = sqs
+        self.dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        dlq_arn = self.arn(self.dlq_url)
+        self.url = sqs.create_queue(
+            QueueName=name,
+            Attributes={
+                "VisibilityTimeout": str(visibility_timeout),
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}),
+            },
+        )["QueueUrl"]
+        self.name = name
+
+    def arn(self, url: str) -> str:
+        return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+    def send(self, body: str) -> str:
+        return str(self.sqs.send_message(QueueUrl=self.url, MessageBody=body)["MessageId"])
+
+    def receive(self, url: str | None = None, wait: int = 1, visibility: int | None = None) -> list[dict[str, Any]]:
+        extra = {"VisibilityTimeout": visibility} if visibility is not None else {}
+        response = self.sqs.receive_message(
+            QueueUrl=url or self.url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=wait,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageAttributeNames=["All"],
+            **extra,
+        )
+        return list(response.get("Messages", []))
+
+    def depth(self, url: str | None = None) -> dict[str, int]:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=url or self.url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return {
+            "visible": int(attributes["ApproximateNumberOfMessages"]),
+            "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        }
+
+    def delete(self) -> None:
+        for url in (self.url, self.dlq_url):
+            self.sqs.delete_queue(QueueUrl=url)
+
+
+@pytest.fixture
+def make_queues(sqs: Any, unique: str) -> Iterator[Any]:
+    made: list[Queues] = []
+
+    def make(visibility_timeout: int = 30, max_receive_count: int = 5, name: str | None = None) -> Queues:
+        queues = Queues(sqs, name or f"watcher-test-{unique}-{len(made)}", visibility_timeout, max_receive_count)
+        made.append(queues)
+        return queues
+
+    yield make
+    for queues in made:
+        queues.delete()
