@@ -1,0 +1,46 @@
+# Two commands for a newcomer on a fresh machine:
+#   make demo   - the main job on an embedded LocalStack: provision, run the worker, upload files, show what happened
+#   make test   - lint, type-check and the whole test suite (unit + integration on a real LocalStack)
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed
+
+.PHONY: install demo test lint unit integration bench localstack-up localstack-down clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+localstack-up: install
+	$(VENV)/bin/watcher local up
+
+localstack-down: install
+	$(VENV)/bin/watcher local down
+
+demo: localstack-up
+	$(PY) scripts/demo.py
+
+lint: install
+	$(VENV)/bin/ruff check watcher tests benchmarks scripts
+	$(VENV)/bin/ruff format --check watcher tests benchmarks scripts
+	$(VENV)/bin/mypy
+
+unit: install
+	$(PY) -m pytest -m "not integration" -q
+
+integration: localstack-up
+	$(PY) -m pytest -m integration -q
+
+test: lint localstack-up
+	$(PY) -m pytest -q
+
+bench: localstack-up
+	$(PY) benchmarks/throughput.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
