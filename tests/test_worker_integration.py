@@ -3,6 +3,7 @@ the worker as a real subprocess -> handlers -> delete / retry / dead-letter."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -152,7 +153,7 @@ def test_retryable_failure_backs_off_then_lands_in_the_dlq_after_max_receive_cou
         assert dead[0]["MessageId"] == message_id  # SQS's own redrive keeps the message id
         attempts = calls(calls_file)
         assert [c["receive_count"] for c in attempts] == [1, 2, 3]
-        gaps = [b["time"] - a["time"] for a, b in zip(attempts, attempts[1:], strict=False)]
+        gaps = [b["time"] - a["time"] for a, b in itertools.pairwise(attempts)]
         # retry_initial_seconds 1, retry_max_seconds 2, equal jitter: >= 0.5 s then >= 1 s, not 30 s (visibility)
         assert gaps[0] >= 0.5 and gaps[1] >= 1.0, gaps
         assert all(gap < 10 for gap in gaps), gaps
@@ -272,3 +273,27 @@ def test_metrics_health_and_readiness_over_http(make_queues: Any, tmp_path: Path
         assert all(s["route"] == "all-csv" and s["handler"] == "log" and s["message_id"] for s in summaries)
     finally:
         assert worker.stop() == 0
+
+
+def test_a_second_signal_exits_at_once(make_queues: Any, tmp_path: Path) -> None:
+    queues = make_queues(visibility_timeout=60)
+    calls_file = tmp_path / "calls.jsonl"
+    config = base_config(
+        queues.url,
+        [python_route("long", "sleep", calls_file, options={"seconds": 120})],
+        worker={"shutdown_grace_seconds": 60},
+    )
+    worker = WatcherProcess(config, tmp_path)
+    try:
+        worker.wait_started()
+        queues.send(s3_event("b", "long/job.bin"))
+        wait_until(lambda: calls(calls_file), 20, what="the job to start")
+        worker.signal(signal.SIGTERM)
+        worker.wait_for_event("shutting down: no more receives")
+        started = time.monotonic()
+        worker.signal(signal.SIGINT)
+        worker.process.wait(5)
+        assert time.monotonic() - started < 5
+        assert worker.process.returncode == 130
+    finally:
+        worker.stop()

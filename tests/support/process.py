@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -65,10 +66,8 @@ class WatcherProcess:
         for line in self.process.stdout:
             with self._lock:
                 self.raw_output.append(line)
-                try:
+                with contextlib.suppress(ValueError):
                     self.lines.append(json.loads(line))
-                except ValueError:
-                    pass
 
     def events(self, name: str) -> list[dict[str, Any]]:
         with self._lock:

@@ -1,0 +1,26 @@
+"""Real-format SQS message bodies kept in tests/fixtures (see the comments in each test that uses them)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def fixture_path(name: str) -> Path:
+    """The path of ``tests/fixtures/<name>`` (``.json`` may be left out)."""
+    path = FIXTURES / (name if name.endswith(".json") else f"{name}.json")
+    if not path.is_file():
+        raise FileNotFoundError(f"no fixture {path.name} in {FIXTURES}")
+    return path
+
+
+def load_fixture(name: str) -> str:
+    """The message body exactly as SQS would deliver it."""
+    return fixture_path(name).read_text(encoding="utf-8")
+
+
+def load_fixture_json(name: str) -> Any:
+    return json.loads(load_fixture(name))

@@ -1,0 +1,126 @@
+"""Dispatch: one message body -> units -> one outcome. No SQS involved: this is the part the
+Lambda shim will share with the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from watcher.config import parse_config
+from watcher.dispatch import Dispatcher
+from watcher.errors import PermanentError, RetryableError
+from watcher.handlers import create_handler
+from watcher.metrics import Metrics
+from watcher.routing import Unit
+
+seen: list[tuple[str, str]] = []
+
+
+async def ok(unit: Unit, options: Mapping[str, Any]) -> None:
+    seen.append((unit.route.name, unit.record.key))
+
+
+async def slow(unit: Unit, options: Mapping[str, Any]) -> None:
+    await asyncio.sleep(5)
+
+
+async def retry(unit: Unit, options: Mapping[str, Any]) -> None:
+    raise RetryableError("try later")
+
+
+async def permanent(unit: Unit, options: Mapping[str, Any]) -> None:
+    raise PermanentError("never")
+
+
+def crash(unit: Unit, options: Mapping[str, Any]) -> None:
+    raise KeyError("surprise")
+
+
+def body(*keys: str) -> str:
+    records = [
+        {
+            "eventVersion": "2.1",
+            "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": "b"}, "object": {"key": key, "size": 1}},
+        }
+        for key in keys
+    ]
+    return json.dumps({"Records": records})
+
+
+def dispatcher(*routes: tuple[str, str, str, float | None]) -> tuple[Dispatcher, Metrics]:
+    document = {
+        "queue": {"name": "q"},
+        "routes": [
+            {
+                "name": name,
+                "prefix": prefix,
+                "handler": {"type": "python", "function": f"tests.test_dispatch:{function}"},
+                **({"timeout_seconds": timeout} if timeout else {}),
+            }
+            for name, prefix, function, timeout in routes
+        ],
+    }
+    config = parse_config(document, environ={})
+    metrics = Metrics()
+    handlers = {route.name: create_handler(route) for route in config.routes}
+    return Dispatcher(config, handlers, metrics), metrics
+
+
+async def test_every_record_runs_every_matching_route() -> None:
+    seen.clear()
+    d, metrics = dispatcher(("a", "in/", "ok", None), ("b", "in/x", "ok", None))
+    outcome = await d.process(body("in/x.csv", "in/y.csv", "out/z.csv"), "m-1")
+    assert outcome.status == "ok"
+    assert sorted(seen) == [("a", "in/x.csv"), ("a", "in/y.csv"), ("b", "in/x.csv")]
+    assert [s.reason for s in outcome.skipped] == ["no_route"]
+    assert metrics.records.labels("a", "ok")._value.get() == 2
+
+
+async def test_a_unit_past_its_timeout_is_retryable() -> None:
+    d, _ = dispatcher(("slow", "", "slow", 0.2))
+    outcome = await asyncio.wait_for(d.process(body("k")), 3)
+    assert outcome.status == "retry"
+    assert outcome.reason == "route slow: timed out after 0.2s"
+
+
+@pytest.mark.parametrize(
+    ("function", "status", "reason"),
+    [
+        ("retry", "retry", "route r: try later"),
+        ("permanent", "permanent", "route r: never"),
+        ("crash", "retry", "route r: KeyError: 'surprise'"),  # unknown failures never lose the file
+    ],
+)
+async def test_handler_errors_decide_the_outcome(function: str, status: str, reason: str) -> None:
+    d, _ = dispatcher(("r", "", function, None))
+    outcome = await d.process(body("k"))
+    assert (outcome.status, outcome.reason, outcome.route) == (status, reason, "r")
+
+
+async def test_a_permanent_failure_outranks_a_retryable_one_and_names_its_route() -> None:
+    d, _ = dispatcher(("flaky", "", "retry", None), ("strict", "", "permanent", None), ("fine", "", "ok", None))
+    outcome = await d.process(body("k"))
+    assert outcome.status == "permanent"
+    assert outcome.route == "strict"
+    assert outcome.reason == "route strict: never"
+    assert sorted(u.status for u in outcome.units) == ["ok", "permanent", "retry"]
+
+
+async def test_an_unparseable_body_is_permanent_and_counted() -> None:
+    d, metrics = dispatcher(("r", "", "ok", None))
+    outcome = await d.process("{not json")
+    assert outcome.status == "permanent"
+    assert outcome.reason is not None and outcome.reason.startswith("unparseable message: message body is not JSON")
+    assert metrics.errors.labels("parse")._value.get() == 1
+
+
+async def test_a_message_with_nothing_to_do_is_ok() -> None:
+    d, metrics = dispatcher(("r", "in/", "ok", None))
+    outcome = await d.process(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"}))
+    assert outcome.status == "ok" and not outcome.units
+    assert metrics.skipped.labels("test_event")._value.get() == 1
