@@ -116,6 +116,8 @@ def test_a_network_outage_to_sqs_is_survived_and_reported(make_queues: Any, tmp_
         proxy.cut()
         wait_until(lambda: len(worker.events("receive failed; backing off")) >= 2, 60, what="receive failures")
         assert worker.process.poll() is None, "the worker must survive the outage"
+        status, body = worker.http_get("/readyz")
+        assert status == 503 and "not answering" in body, body
         queues.send(s3_event("b", "after/outage.csv"))
         time.sleep(1)
         proxy.resume()
@@ -123,6 +125,7 @@ def test_a_network_outage_to_sqs_is_survived_and_reported(make_queues: Any, tmp_
         wait_until(lambda: worker.metric("watcher_sqs_messages_deleted_total") == 1, 15, what="the delete")
         assert worker.metric("watcher_errors_total", {"stage": "receive"}) >= 2
         assert worker.events("receive recovered")
+        assert worker.http_get("/readyz")[0] == 200
     finally:
         assert worker.stop() == 0
         proxy.cut()

@@ -122,22 +122,25 @@ class MetricsServer:
 
 
 class Readiness:
-    """Ready while an SQS call succeeded within ``window`` seconds."""
+    """Ready while the latest SQS call succeeded, and did so within ``window`` seconds."""
 
     def __init__(self, window: float) -> None:
         self.window = window
         self._last_ok: float | None = None
+        self._failing = False
         self._last_error = "no SQS call yet"
 
     def ok(self) -> None:
         self._last_ok = time.monotonic()
+        self._failing = False
 
     def failed(self, error: str) -> None:
+        self._failing = True
         self._last_error = error
 
     def __call__(self) -> tuple[bool, str]:
-        if self._last_ok is None:
-            return False, self._last_error
+        if self._last_ok is None or self._failing:
+            return False, f"the queue is not answering: {self._last_error}"
         age = time.monotonic() - self._last_ok
         if age > self.window:
             return False, f"no successful SQS call for {age:.0f}s; last error: {self._last_error}"

@@ -45,8 +45,9 @@ class Worker:
     def __init__(self, config: Config, metrics: Metrics | None = None) -> None:
         self.config = config
         self.metrics = metrics or Metrics()
+        # Idle pollers call SQS every wait_time_seconds, the depth poller every queue_poll_seconds.
         self.readiness = Readiness(
-            window=max(120.0, 3 * config.queue.wait_time_seconds + config.metrics.queue_poll_seconds)
+            window=2 * max(config.queue.wait_time_seconds, config.metrics.queue_poll_seconds) + 15
         )
         self.capacity = Capacity(config.queue.max_in_flight)
         self.metrics_port: int | None = None
@@ -213,12 +214,16 @@ class Worker:
                 except asyncio.CancelledError:
                     await asyncio.shield(self._hand_back(message))
                     raise
-                lost = self._keeper.lost(message_id)
-                await self._keeper.untrack(message_id)  # heartbeat ends before any ack or backoff
-                if lost:
+                except Exception as exc:  # a bug of ours: retry the message rather than lose or pin it
+                    _log.exception("internal error while dispatching")
+                    self.metrics.errors.labels("dispatch").inc()
+                    outcome = MessageOutcome("retry", f"internal error: {type(exc).__name__}: {exc}")
+                if self._keeper.lost(message_id):
                     _log.warning("message was redelivered elsewhere while in flight; acknowledging anyway")
+                await self._keeper.untrack(message_id)  # heartbeat ends before any ack or backoff
                 await asyncio.shield(self._settle(message, outcome, receive_count))
         finally:
+            await self._keeper.untrack(message_id)  # never leave a message extended forever
             self.metrics.in_flight.dec()
             await self.capacity.release(1)
 
