@@ -64,6 +64,7 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     ]
     structlog.configure(
         processors=[
+            structlog.stdlib.filter_by_level,  # drop disabled levels before any other work
             *shared,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
