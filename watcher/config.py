@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -112,8 +112,9 @@ def parse_config(document: Any, source: str = "config", environ: Mapping[str, st
     if not isinstance(document, dict):
         raise ConfigError(["the top level must be a mapping"], source)
     problems: list[str] = []
-    document = _apply_environment(document, os.environ if environ is None else environ, problems)
-    document = resolve_tree(document, "", problems)
+    environ = os.environ if environ is None else environ
+    document = _apply_environment(document, environ, problems)
+    document = resolve_tree(document, "", problems, environ)
     check_unknown(document, (*SECTIONS, *TOP_LEVEL_SCALARS, "routes"), "", problems)
 
     f = Fields(problems)
@@ -181,9 +182,10 @@ def _parse_routes(value: Any, f: Fields, problems: list[str]) -> tuple[RouteConf
         allowed = ("name", "bucket", "prefix", "suffix", "events", "handler", "timeout_seconds")
         check_unknown(item, allowed, where, problems)
         route_name = f.name(item, where, "name")
-        if route_name in seen:
-            problems.append(f"{where}.name: duplicate route name {route_name!r}")
-        seen.add(route_name)
+        if isinstance(name, str) and name:  # a missing name is reported once, not also as a duplicate
+            if route_name in seen:
+                problems.append(f"{where}.name: duplicate route name {route_name!r}")
+            seen.add(route_name)
         events = f.string_list(item, where, "events", DEFAULT_EVENTS)
         for event in events:
             if not event.startswith("s3:"):
@@ -212,17 +214,38 @@ def _parse_routes(value: Any, f: Fields, problems: list[str]) -> tuple[RouteConf
     return tuple(routes)
 
 
+_SECTION_TYPES: dict[str, type[Any]] = {
+    "aws": AwsConfig,
+    "queue": QueueConfig,
+    "worker": WorkerConfig,
+    "metrics": MetricsConfig,
+    "logging": LoggingConfig,
+}
+# ``section_field`` of the text fields: their overrides are taken as text, not read as YAML.
+_TEXT_FIELDS = frozenset(
+    f"{section}_{item.name}"
+    for section, cls in _SECTION_TYPES.items()
+    for item in fields(cls)
+    if item.type in ("str", "str | None", str, str | None)
+)
+
+
 def _apply_environment(document: dict[str, Any], environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
-    """Apply ``WATCHER_*`` overrides; values are read as YAML scalars (``20``, ``true``)."""
+    """Apply ``WATCHER_*`` overrides; values are read as YAML scalars (``20``, ``true``), except for
+    text fields, which keep the text (``WATCHER_QUEUE_NAME=2024`` names the queue "2024")."""
     merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in document.items()}
     for variable, text in sorted(environ.items()):
         if not variable.startswith("WATCHER_"):
             continue
         name = variable[len("WATCHER_") :].lower()
-        try:
-            value = yaml.safe_load(text) if text else ""
-        except yaml.YAMLError:
+        value: Any
+        if name in _TEXT_FIELDS:
             value = text
+        else:
+            try:
+                value = yaml.safe_load(text) if text else ""
+            except yaml.YAMLError:
+                value = text
         if isinstance(value, dict | list):
             problems.append(f"{variable}: overrides take a scalar, not {type(value).__name__}")
             continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,9 @@ class ReferenceError_(ValueError):
     """A reference could not be resolved; the message says which and why (never its value)."""
 
 
-def _from_env(argument: str) -> str:
+def _from_env(argument: str, environ: Mapping[str, str] | None = None) -> str:
     name, has_default, default = argument.partition(":-")
-    value = os.environ.get(name)
+    value = (os.environ if environ is None else environ).get(name)
     if value is None:
         if has_default:
             return default
@@ -49,8 +49,12 @@ def _from_file(argument: str) -> str:
 RESOLVERS: dict[str, Resolver] = {"env": _from_env, "file": _from_file}
 
 
-def resolve_string(value: str, *, secret: bool = False) -> str:
-    """Replace every reference in ``value``; raise ``ReferenceError_`` naming the first bad one."""
+def resolve_string(value: str, *, secret: bool = False, environ: Mapping[str, str] | None = None) -> str:
+    """Replace every reference in ``value``; raise ``ReferenceError_`` naming the first bad one.
+
+    ``${env:...}`` reads ``environ`` when given (the mapping the config was loaded with), else the
+    process environment.
+    """
 
     def substitute(match: re.Match[str]) -> str:
         escaped, source, argument = match.groups()
@@ -60,7 +64,7 @@ def resolve_string(value: str, *, secret: bool = False) -> str:
         if resolver is None:
             known = ", ".join(sorted(RESOLVERS))
             raise ReferenceError_(f"unknown reference source {source!r} (known: {known})")
-        resolved = resolver(argument)
+        resolved = _from_env(argument, environ) if resolver is _from_env else resolver(argument)
         if secret or source in SECRET_SOURCES:
             register_secret(resolved)
         return resolved
@@ -68,17 +72,17 @@ def resolve_string(value: str, *, secret: bool = False) -> str:
     return _REFERENCE.sub(substitute, value)
 
 
-def resolve_tree(node: Any, path: str, problems: list[str]) -> Any:
+def resolve_tree(node: Any, path: str, problems: list[str], environ: Mapping[str, str] | None = None) -> Any:
     """Resolve references in every string of a YAML tree; append ``path: reason`` on failure."""
     if isinstance(node, str):
         field_name = path.rsplit(".", 1)[-1]
         try:
-            return resolve_string(node, secret=bool(_SECRET_FIELD.search(field_name)))
+            return resolve_string(node, secret=bool(_SECRET_FIELD.search(field_name)), environ=environ)
         except ReferenceError_ as exc:
             problems.append(f"{path}: {exc}")
             return node
     if isinstance(node, dict):
-        return {k: resolve_tree(v, f"{path}.{k}" if path else str(k), problems) for k, v in node.items()}
+        return {k: resolve_tree(v, f"{path}.{k}" if path else str(k), problems, environ) for k, v in node.items()}
     if isinstance(node, list):
-        return [resolve_tree(v, f"{path}[{i}]", problems) for i, v in enumerate(node)]
+        return [resolve_tree(v, f"{path}[{i}]", problems, environ) for i, v in enumerate(node)]
     return node
