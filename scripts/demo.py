@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -43,6 +46,29 @@ def scrape(port: int) -> dict[str, float]:
     return values
 
 
+def read_lines(stream: Any, into: queue.Queue[dict[str, Any]]) -> None:
+    """Parse the worker's JSON log lines in a thread, so the demo can wait with a deadline."""
+    for raw in stream:
+        try:
+            into.put(json.loads(raw))
+        except ValueError:
+            print("   worker:", raw.rstrip())
+
+
+def wait_for(lines: queue.Queue[dict[str, Any]], done: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=remaining)
+        except queue.Empty:
+            break
+        if line.get("event") == "unit finished":
+            print(f"== unit: route={line['route']} outcome={line['outcome']} dataset={line['dataset_uri']}")
+        if done(line):
+            return True
+    return False
+
+
 def main() -> int:
     config = load_config(CONFIG)
     print("== provisioning", CONFIG.relative_to(REPO))
@@ -52,15 +78,14 @@ def main() -> int:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={"WATCHER_LOGGING_FORMAT": "json", **os.environ},
+        env={**os.environ, "WATCHER_LOGGING_FORMAT": "json"},
     )
-    assert worker.stdout is not None
-    lines: list[dict[str, object]] = []
+    lines: queue.Queue[dict[str, Any]] = queue.Queue()
+    threading.Thread(target=read_lines, args=(worker.stdout, lines), daemon=True).start()
     try:
-        for raw in worker.stdout:
-            lines.append(json.loads(raw))
-            if lines[-1].get("event") == "worker started":
-                break
+        if not wait_for(lines, lambda line: line.get("event") == "worker started", 60):
+            print("the worker did not start; see its output above", file=sys.stderr)
+            return 1
         print("== worker started; uploading")
         s3 = boto3.client(
             "s3",
@@ -72,14 +97,16 @@ def main() -> int:
         for key in UPLOADS:
             s3.put_object(Bucket="data-lake", Key=key, Body=b"demo")
             print("   s3://data-lake/" + key)
-        deadline = time.monotonic() + 30
-        for raw in worker.stdout:
-            line = json.loads(raw)
-            lines.append(line)
-            if line.get("event") == "unit finished":
-                print(f"== unit: route={line['route']} outcome={line['outcome']} dataset={line['dataset_uri']}")
-            if sum(1 for x in lines if x.get("event") == "unit finished") >= 2 or time.monotonic() > deadline:
-                break
+        finished = 0
+
+        def two_units(line: dict[str, Any]) -> bool:
+            nonlocal finished
+            finished += line.get("event") == "unit finished"
+            return finished >= 2
+
+        if not wait_for(lines, two_units, 30):
+            print("expected 2 units of work within 30 s", file=sys.stderr)
+            return 1
         time.sleep(1)
         metrics = scrape(config.metrics.port)
         print(f"== metrics (http://127.0.0.1:{config.metrics.port}/metrics)")

@@ -40,6 +40,21 @@ def crash(unit: Unit, options: Mapping[str, Any]) -> None:
     raise KeyError("surprise")
 
 
+async def socket_timeout(unit: Unit, options: Mapping[str, Any]) -> None:
+    raise TimeoutError("read timed out")
+
+
+class AsyncCallable:
+    """An object whose ``__call__`` is a coroutine: it must be awaited, not run in a thread."""
+
+    async def __call__(self, unit: Unit, options: Mapping[str, Any]) -> None:
+        await asyncio.sleep(0)
+        seen.append(("callable", unit.record.key))
+
+
+callable_object = AsyncCallable()
+
+
 def body(*keys: str) -> str:
     records = [
         {
@@ -88,12 +103,21 @@ async def test_a_unit_past_its_timeout_is_retryable() -> None:
     assert outcome.reason == "route slow: timed out after 0.2s"
 
 
+async def test_an_object_with_an_async_call_is_awaited() -> None:
+    seen.clear()
+    d, _ = dispatcher(("c", "", "callable_object", None))
+    outcome = await d.process(body("k"))
+    assert outcome.status == "ok"
+    assert seen == [("callable", "k")]
+
+
 @pytest.mark.parametrize(
     ("function", "status", "reason"),
     [
         ("retry", "retry", "route r: try later"),
         ("permanent", "permanent", "route r: never"),
         ("crash", "retry", "route r: KeyError: 'surprise'"),  # unknown failures never lose the file
+        ("socket_timeout", "retry", "route r: TimeoutError: read timed out"),  # not our deadline
     ],
 )
 async def test_handler_errors_decide_the_outcome(function: str, status: str, reason: str) -> None:

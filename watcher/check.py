@@ -89,7 +89,8 @@ def _check_route(config: Config, route: RouteConfig, notification: dict[str, Any
             f"suffix {route.suffix!r}, events {list(route.events)} (found: {filters})"
         )
     return (
-        f"bucket {route.bucket} sends no notification to this queue (run `watcher provision` or apply deploy/terraform)"
+        f"bucket {route.bucket} sends no notification to this queue "
+        "(run `watcher provision`, or add it to your infrastructure code)"
     )
 
 

@@ -254,7 +254,9 @@ def _apply_environment(document: dict[str, Any], environ: Mapping[str, str], pro
             continue
         for section in SECTIONS:
             if name.startswith(section + "_"):
-                target = merged.setdefault(section, {})
+                if merged.get(section) is None:  # an empty `queue:` section still takes overrides
+                    merged[section] = {}
+                target = merged[section]
                 if isinstance(target, dict):
                     target[name[len(section) + 1 :]] = value
                 break

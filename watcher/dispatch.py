@@ -87,16 +87,19 @@ class Dispatcher:
         ):
             status: Status
             error: str | None = None
+            deadline = asyncio.timeout(timeout)
             try:
-                async with asyncio.timeout(timeout):
+                async with deadline:
                     await self._handlers[route.name].handle(unit)
                 status = "ok"
             except PermanentError as exc:
                 status, error = "permanent", _describe(exc)
             except RetryableError as exc:
                 status, error = "retry", _describe(exc)
-            except TimeoutError:
-                status, error = "retry", f"timed out after {timeout:g}s"
+            except TimeoutError as exc:
+                # Our deadline, or a timeout inside the handler (a socket, say): both are retryable.
+                status = "retry"
+                error = f"timed out after {timeout:g}s" if deadline.expired() else _describe(exc)
             except Exception as exc:  # unknown failures must not lose the file: retry
                 status, error = "retry", _describe(exc)
                 _log.exception("handler raised an unexpected error")

@@ -12,7 +12,9 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 _secrets: set[str] = set()
-_SECRET_KEY = re.compile(r"token|secret|password|passwd|authorization|credential|api_?key", re.I)
+# Field names that hold secrets: masked by name in logs, and registered as secrets by watcher.refs.
+SECRET_NAME = re.compile(r"token|secret|password|passwd|credential|api_?key|access_?key|auth", re.I)
+_SECRET_KEY = SECRET_NAME
 MASK = "***"
 
 

@@ -109,7 +109,7 @@ class MetricsServer:
         return [b"not found: try /metrics, /healthz or /readyz\n"]
 
     def start(self, host: str, port: int) -> int:
-        """Serve in a daemon thread; return the bound port (useful when ``port`` is 0)."""
+        """Serve in a daemon thread; return the bound port."""
         self._server = make_server(host, port, self._app, ThreadingWSGIServer, handler_class=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
         self._thread.start()

@@ -1,6 +1,7 @@
 """``watcher provision``: create what a config needs on LocalStack or a development account:
 buckets, the queue and its DLQ with a redrive policy, the queue policy that lets S3 send, and the
-bucket notifications for the routes. Idempotent. Production uses deploy/terraform instead."""
+bucket notifications for the routes. Idempotent. Production wiring belongs in infrastructure code
+(Terraform)."""
 
 from __future__ import annotations
 
@@ -49,28 +50,24 @@ def provision(config: Config, max_receive_count: int = 5, say: Callable[[str], N
     queue_url = sqs.create_queue(QueueName=queue_name(config), Attributes=fifo_attributes)["QueueUrl"]
     queue_arn = _arn(sqs, queue_url)
     buckets = routes_by_bucket(config.routes)
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AllowS3Notifications",
-                "Effect": "Allow",
-                "Principal": {"Service": "s3.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"ArnLike": {"aws:SourceArn": [f"arn:aws:s3:::{b}" for b in sorted(buckets)]}},
-            }
-        ],
+    statements = [
+        {
+            "Sid": "AllowS3Notifications",
+            "Effect": "Allow",
+            "Principal": {"Service": "s3.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnLike": {"aws:SourceArn": [f"arn:aws:s3:::{b}" for b in sorted(buckets)]}},
+        }
+    ]
+    attributes = {
+        "VisibilityTimeout": str(config.queue.visibility_timeout),
+        "ReceiveMessageWaitTimeSeconds": str(config.queue.wait_time_seconds),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}),
     }
-    sqs.set_queue_attributes(
-        QueueUrl=queue_url,
-        Attributes={
-            "VisibilityTimeout": str(config.queue.visibility_timeout),
-            "ReceiveMessageWaitTimeSeconds": str(config.queue.wait_time_seconds),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}),
-            "Policy": json.dumps(policy),
-        },
-    )
+    if buckets:  # no route names a bucket: leave the queue policy to whoever wires the buckets
+        attributes["Policy"] = json.dumps({"Version": "2012-10-17", "Statement": statements})
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=attributes)
     sqs.set_queue_attributes(
         QueueUrl=dlq_url,
         Attributes={"RedriveAllowPolicy": json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [queue_arn]})},

@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from watcher.logs import register_secret
+from watcher.logs import SECRET_NAME, register_secret
 
 Resolver = Callable[[str], str]
 _REFERENCE = re.compile(r"\$(\$?)\{([a-zA-Z][a-zA-Z0-9_]*):([^}]*)\}")
-_SECRET_FIELD = re.compile(r"token|secret|password|passwd|credential|api_?key|access_?key|auth", re.I)
+_SECRET_FIELD = SECRET_NAME
 # Sources whose every value is a secret: they register it themselves when resolving.
 SECRET_SOURCES: set[str] = set()
 

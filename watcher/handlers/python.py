@@ -36,7 +36,9 @@ class PythonHandler:
     def __init__(self, function: Callable[..., Any], options: Mapping[str, Any]) -> None:
         self._function = function
         self._options = options
-        self._is_async = inspect.iscoroutinefunction(function)
+        # An object with ``async def __call__`` is a coroutine function too: run in a thread, it
+        # would only return an un-awaited coroutine and the unit would "succeed" without working.
+        self._is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(type(function).__call__)
 
     @classmethod
     def validate(cls, options: Mapping[str, Any]) -> list[str]:

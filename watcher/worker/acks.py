@@ -16,7 +16,7 @@ from watcher.logs import get_logger
 from watcher.metrics import Metrics
 
 _log = get_logger("watcher.acks")
-_GONE_CODES = {"ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight"}
+_GONE_CODES = {"ReceiptHandleIsInvalid", "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight"}
 _MAX_ATTRIBUTES = 10  # SQS limit per message
 _ATTEMPTS = 3
 

@@ -192,6 +192,8 @@ class Worker:
             self.readiness.ok()
             messages = response.get("Messages", [])
             await self.capacity.release(slots - len(messages))
+            if not messages and cfg.wait_time_seconds == 0:
+                await asyncio.sleep(1.0)  # short polling on an empty queue: don't spin
             for message in messages:
                 self._keeper.track(message["MessageId"], message["ReceiptHandle"])
                 task = asyncio.create_task(self._handle_message(message))
