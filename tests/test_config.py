@@ -237,7 +237,7 @@ def test_a_doubled_dollar_escapes_a_reference() -> None:
 
 def test_an_unknown_reference_source_is_an_error_listing_the_known_ones() -> None:
     problem = one_problem(minimal(queue={"url": "${vault:queue}"}))
-    assert problem == "queue.url: unknown reference source 'vault' (known: env, file)"
+    assert problem == "queue.url: unknown reference source 'vault' (known: env, file, secretsmanager, ssm)"
 
 
 def test_overrides_may_hold_references() -> None:
@@ -271,7 +271,10 @@ def test_a_value_resolved_into_an_ordinary_field_is_not_masked() -> None:
 
 def test_an_unknown_handler_type_names_the_route_by_index_and_name() -> None:
     document = minimal(routes=[{"name": "a", "handler": {"type": "log"}}, {"name": "b", "handler": {"type": "lambda"}}])
-    assert one_problem(document) == "routes[1] (b).handler.type: unknown handler type 'lambda' (known: log, python)"
+    assert (
+        one_problem(document)
+        == "routes[1] (b).handler.type: unknown handler type 'lambda' (known: log, python, workflow)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -363,7 +366,7 @@ def test_all_problems_are_reported_at_once() -> None:
         "queue: set url or name",
         "metrics.port: must be between 0 and 65535, got 70000",
         "routes[0] (a).sufix: unknown field (did you mean suffix?)",
-        "routes[1] (b).handler.type: unknown handler type 'nope' (known: log, python)",
+        "routes[1] (b).handler.type: unknown handler type 'nope' (known: log, python, workflow)",
         "routes[2] (a).name: duplicate route name 'a'",
         "routes[2] (a).handler.level: must be one of debug, info, warning",
     ]

@@ -20,7 +20,7 @@ import yaml
 
 from watcher.config_fields import Fields, check_unknown
 from watcher.errors import ConfigError
-from watcher.refs import resolve_tree
+from watcher.refs import AWS_SETTINGS, resolve_tree
 
 SECTIONS = ("aws", "queue", "worker", "metrics", "logging")
 TOP_LEVEL_SCALARS = ("raw_keys",)
@@ -69,6 +69,8 @@ class LoggingConfig:
 class HandlerSpec:
     type: str
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # The options as written, references unresolved: a handler re-resolves one (a rotated token).
+    raw_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,14 @@ def parse_config(document: Any, source: str = "config", environ: Mapping[str, st
     problems: list[str] = []
     environ = os.environ if environ is None else environ
     document = _apply_environment(document, environ, problems)
-    document = resolve_tree(document, "", problems, environ)
+    raw_document = document
+    import watcher.secrets  # noqa: F401  registers ${secretsmanager:...} and ${ssm:...}
+
+    settings = AWS_SETTINGS.set(_aws_hint(document, environ))  # where those resolvers look
+    try:
+        document = resolve_tree(document, "", problems, environ)
+    finally:
+        AWS_SETTINGS.reset(settings)
     check_unknown(document, (*SECTIONS, *TOP_LEVEL_SCALARS, "routes"), "", problems)
 
     f = Fields(problems)
@@ -153,14 +162,24 @@ def parse_config(document: Any, source: str = "config", environ: Mapping[str, st
         level=f.choice(lg, "logging", "level", "info", ("debug", "info", "warning", "error")),
         format=f.choice(lg, "logging", "format", "auto", ("auto", "json", "console")),
     )
-    routes = _parse_routes(document.get("routes"), f, problems)
+    routes = _parse_routes(document.get("routes"), f, problems, raw_document.get("routes"))
     raw_keys = f.boolean(document, "", "raw_keys", False)
     if problems:
         raise ConfigError(problems, source)
     return Config(aws, queue, worker, metrics, logging_config, routes, raw_keys, source)
 
 
-def _parse_routes(value: Any, f: Fields, problems: list[str]) -> tuple[RouteConfig, ...]:
+def _aws_hint(document: dict[str, Any], environ: Mapping[str, str]) -> AwsConfig:
+    """The aws section, resolved on its own, for the resolvers of AWS references elsewhere in the
+    file (its problems are reported by the full parse)."""
+    section = resolve_tree(document.get("aws"), "aws", [], environ)
+    if not isinstance(section, dict):
+        return AwsConfig()
+    text = {k: v for k, v in section.items() if isinstance(v, str) and v}
+    return AwsConfig(text.get("region", "us-east-1"), text.get("endpoint_url"), text.get("profile"))
+
+
+def _parse_routes(value: Any, f: Fields, problems: list[str], raw_value: Any = None) -> tuple[RouteConfig, ...]:
     from watcher.handlers import validate_handler  # the registry imports config types
 
     if value is None:
@@ -196,7 +215,8 @@ def _parse_routes(value: Any, f: Fields, problems: list[str]) -> tuple[RouteConf
             handler = HandlerSpec("invalid")
         else:
             options = {k: v for k, v in handler_doc.items() if k != "type"}
-            handler = HandlerSpec(handler_doc["type"], MappingProxyType(options))
+            raw_options = _raw_handler_options(raw_value, index)
+            handler = HandlerSpec(handler_doc["type"], MappingProxyType(options), MappingProxyType(raw_options))
             problems.extend(f"{where}.handler{p}" for p in validate_handler(handler))
         routes.append(
             RouteConfig(
@@ -212,6 +232,14 @@ def _parse_routes(value: Any, f: Fields, problems: list[str]) -> tuple[RouteConf
     if not value:
         problems.append("routes: at least one route is required")
     return tuple(routes)
+
+
+def _raw_handler_options(raw_routes: Any, index: int) -> dict[str, Any]:
+    try:
+        handler = raw_routes[index]["handler"]
+    except (IndexError, KeyError, TypeError):
+        return {}
+    return {k: v for k, v in handler.items() if k != "type"} if isinstance(handler, dict) else {}
 
 
 _SECTION_TYPES: dict[str, type[Any]] = {

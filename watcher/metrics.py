@@ -75,6 +75,25 @@ class Metrics:
             registry=r,
         )
         self.errors = Counter("watcher_errors", "Errors by stage of the pipeline", ["stage"], registry=r)
+        self.http_requests = Counter(
+            "watcher_http_requests",
+            "HTTP requests made by handlers, by HTTP status (or timeout / connection_error)",
+            ["route", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "watcher_http_request_duration_seconds",
+            "Wall time of one HTTP request made by a handler",
+            ["route"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.http_retries = Counter(
+            "watcher_http_retries",
+            "HTTP requests retried by handlers, by reason (status code, timeout, connection_error, auth_refresh)",
+            ["route", "reason"],
+            registry=r,
+        )
         self.build_info = Info("watcher_build", "watcher version", registry=r)
         self.build_info.info({"version": __version__})
 

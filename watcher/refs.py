@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ _REFERENCE = re.compile(r"\$(\$?)\{([a-zA-Z][a-zA-Z0-9_]*):([^}]*)\}")
 _SECRET_FIELD = SECRET_NAME
 # Sources whose every value is a secret: they register it themselves when resolving.
 SECRET_SOURCES: set[str] = set()
+# The AWS settings (a watcher.config.AwsConfig) that resolvers of AWS sources use: set while a
+# configuration is resolved, and by a handler re-resolving a reference.
+AWS_SETTINGS: ContextVar[Any] = ContextVar("watcher_refs_aws_settings", default=None)
 
 
 class ReferenceError_(ValueError):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from watcher.config import HandlerSpec, RouteConfig
-from watcher.handlers.base import Handler, HandlerType
+from watcher.config import AwsConfig, HandlerSpec, RouteConfig
+from watcher.handlers.base import Handler, HandlerContext, HandlerType
 from watcher.handlers.log import LogHandler
 from watcher.handlers.python import PythonHandler
+from watcher.handlers.workflow import WorkflowHandler
+from watcher.metrics import Metrics
 
 HANDLER_TYPES: dict[str, type[HandlerType]] = {
     LogHandler.type_name: LogHandler,
     PythonHandler.type_name: PythonHandler,
+    WorkflowHandler.type_name: WorkflowHandler,
 }
 
 
@@ -21,8 +24,9 @@ def validate_handler(spec: HandlerSpec) -> list[str]:
     return handler_type.validate(spec.options)
 
 
-def create_handler(route: RouteConfig) -> Handler:
-    return HANDLER_TYPES[route.handler.type].create(route, route.handler.options)
+def create_handler(route: RouteConfig, *, metrics: Metrics | None = None, aws: AwsConfig | None = None) -> Handler:
+    context = HandlerContext(metrics or Metrics(), aws or AwsConfig())
+    return HANDLER_TYPES[route.handler.type].create(route, route.handler.options, context)
 
 
-__all__ = ["HANDLER_TYPES", "Handler", "create_handler", "validate_handler"]
+__all__ = ["HANDLER_TYPES", "Handler", "HandlerContext", "create_handler", "validate_handler"]

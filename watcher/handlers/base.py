@@ -8,10 +8,20 @@ in the long-lived worker and in the Lambda shim.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from watcher.config import RouteConfig
+from watcher.config import AwsConfig, RouteConfig
+from watcher.metrics import Metrics
 from watcher.routing import Unit
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerContext:
+    """What the process gives every handler it creates: where to count, and how to reach AWS."""
+
+    metrics: Metrics = field(default_factory=Metrics)
+    aws: AwsConfig = field(default_factory=AwsConfig)
 
 
 class Handler(Protocol):
@@ -31,4 +41,4 @@ class HandlerType(Protocol):
         ...
 
     @classmethod
-    def create(cls, route: RouteConfig, options: Mapping[str, Any]) -> Handler: ...
+    def create(cls, route: RouteConfig, options: Mapping[str, Any], context: HandlerContext) -> Handler: ...

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from watcher.config import RouteConfig
+from watcher.handlers.base import HandlerContext
 from watcher.logs import get_logger
 from watcher.routing import Unit
 
@@ -28,7 +29,7 @@ class LogHandler:
         return problems
 
     @classmethod
-    def create(cls, route: RouteConfig, options: Mapping[str, Any]) -> LogHandler:
+    def create(cls, route: RouteConfig, options: Mapping[str, Any], context: HandlerContext) -> LogHandler:
         return cls(str(options.get("level", "info")))
 
     async def handle(self, unit: Unit) -> None:

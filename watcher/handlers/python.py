@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from watcher.config import RouteConfig
+from watcher.handlers.base import HandlerContext
 from watcher.routing import Unit
 
 _FIELDS = ("function", "options")
@@ -55,7 +56,7 @@ class PythonHandler:
         return problems
 
     @classmethod
-    def create(cls, route: RouteConfig, options: Mapping[str, Any]) -> PythonHandler:
+    def create(cls, route: RouteConfig, options: Mapping[str, Any], context: HandlerContext) -> PythonHandler:
         return cls(_load(str(options["function"])), dict(options.get("options") or {}))
 
     async def handle(self, unit: Unit) -> None:

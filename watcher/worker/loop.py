@@ -88,7 +88,7 @@ class Worker:
                 if self._queue is None:
                     return  # stopped before the queue answered
                 self._dlq_url = require_dead_letter_queue(self._queue)
-                handlers = {route.name: create_handler(route) for route in cfg.routes}
+                handlers = {r.name: create_handler(r, metrics=self.metrics, aws=cfg.aws) for r in cfg.routes}
                 self._dispatcher = Dispatcher(cfg, handlers, self.metrics)
                 self._keeper = VisibilityKeeper(sqs, self._queue.url, cfg.queue.visibility_timeout, self.metrics)
                 self._deleter = BatchDeleter(sqs, self._queue.url, self.metrics)
