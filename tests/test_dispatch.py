@@ -148,3 +148,21 @@ async def test_a_message_with_nothing_to_do_is_ok() -> None:
     outcome = await d.process(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"}))
     assert outcome.status == "ok" and not outcome.units
     assert metrics.skipped.labels("test_event")._value.get() == 1
+
+
+async def test_capacity_lingers_to_gather_a_full_batch_of_slots() -> None:
+    from watcher.worker.capacity import Capacity
+
+    capacity = Capacity(10)
+    assert await capacity.acquire_up_to(10) == 10
+
+    async def release_one_by_one() -> None:
+        for _ in range(10):
+            await asyncio.sleep(0.001)
+            await capacity.release(1)
+
+    releasing = asyncio.create_task(release_one_by_one())
+    assert await capacity.acquire_up_to(10, linger=1.0) == 10  # not 1: the slots freed one by one
+    await releasing
+    await capacity.release(10)
+    assert await capacity.acquire_up_to(10, linger=0.0) == 10

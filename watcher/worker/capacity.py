@@ -5,6 +5,7 @@ therefore never holds a message it has no slot for, and never lets one time out 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 
 class Capacity:
@@ -21,10 +22,18 @@ class Capacity:
     def used(self) -> int:
         return self.total - self._free
 
-    async def acquire_up_to(self, n: int) -> int:
-        """Wait until a slot is free, then take ``min(n, free)`` slots and return how many."""
+    async def acquire_up_to(self, n: int, linger: float = 0.0) -> int:
+        """Wait until a slot is free, then take ``min(n, free)`` slots and return how many.
+
+        With ``linger``, wait up to that long for ``n`` slots once at least one is free: slots of a
+        batch free one by one, and taking each at once would turn every receive into a receive of
+        one message.
+        """
         async with self._changed:
             await self._changed.wait_for(lambda: self._free > 0)
+            if self._free < n and linger > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait_for(lambda: self._free >= n), linger)
             taken = min(n, self._free)
             self._free -= taken
             return taken

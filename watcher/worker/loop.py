@@ -33,6 +33,7 @@ from watcher.worker.queue import (
 
 _log = get_logger("watcher.worker")
 _RECEIVE_BATCH = 10  # SQS maximum per ReceiveMessage
+_CAPACITY_LINGER = 0.1  # seconds to gather freed slots into one receive
 _SYSTEM_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp", "MessageGroupId"]
 _FATAL_QUEUE_CODES = {
     "AWS.SimpleQueueService.NonExistentQueue",
@@ -158,7 +159,7 @@ class Worker:
         cfg = self.config.queue
         failures = 0
         while not self.stopping:
-            slots = await self.capacity.acquire_up_to(_RECEIVE_BATCH)
+            slots = await self.capacity.acquire_up_to(_RECEIVE_BATCH, linger=_CAPACITY_LINGER)
             try:
                 response = await self._sqs.receive_message(
                     QueueUrl=self._queue.url,
