@@ -1,0 +1,223 @@
+"""Workflow-call benchmark: ``watcher run`` with a ``workflow`` route against a bare aiohttp loop.
+
+An on-demand benchmark, not a test. Against a running LocalStack (``watcher local up``)::
+
+    python benchmarks/workflow_calls.py                   # N=1000 calls, concurrency 20
+    python benchmarks/workflow_calls.py --messages 3000 --concurrency 40 --endpoint http://127.0.0.1:4566
+
+The Fire-Insights-like server of tests/support/fire_server.py runs in a child process on a free
+127.0.0.1 port (no failures, no polling), stopped at the end. (a) A fresh queue (DLQ + RedrivePolicy)
+is preloaded with N S3 ``_SUCCESS`` notifications (distinct datasets); ``python -m watcher run`` runs
+as a subprocess with one ``workflow`` route (token from ``${env:...}``, ``max_in_flight: C``), timed
+from the first message received to ``watcher_sqs_messages_deleted_total`` == N on /metrics. (b) A
+bare aiohttp loop: C coroutines over one ClientSession make the same N POSTs (URL, headers, JSON
+body). Each phase must deliver exactly N POSTs to the server. (a) also receives and deletes every
+message on LocalStack, which (b) does not: a/b measures the whole pipeline's overhead. Results go to
+benchmarks/results/workflow-<timestamp>.json (git-ignored); the queues are deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.support and benchmarks.throughput, when run as a script
+
+from benchmarks.throughput import REGION, Queues, check_endpoint, free_port, scrape, tail  # noqa: E402
+from watcher import __version__  # noqa: E402
+
+BUCKET = "watcher-bench-lake"
+TOKEN = f"bench-{uuid.uuid4().hex}"
+EXECUTE = "/api/v1/workflow/execute"
+RESULTS_DIR = REPO / "benchmarks" / "results"
+STALL_SECONDS = 60.0
+
+
+def dataset(index: int) -> str:
+    return f"events/2026/11/23/run-{index:06d}"
+
+
+def success_event(index: int) -> str:
+    record = {
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
+        "eventTime": "2026-11-23T04:12:09.518Z", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": BUCKET, "arn": f"arn:aws:s3:::{BUCKET}"},
+               "object": {"key": f"{dataset(index)}/_SUCCESS", "size": 0, "eTag": uuid.uuid4().hex,
+                          "sequencer": f"{index:018X}"}},
+    }  # fmt: skip
+    return json.dumps({"Records": [record]})
+
+
+# --- the server, in a child process -----------------------------------------------------------
+
+
+def serve(conn: Any, token: str, parent: int) -> None:
+    from tests.support.fire_server import FireServer
+
+    with FireServer(token) as server:
+        conn.send(server.url)
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline and os.getppid() == parent:
+            if not conn.poll(1):
+                continue
+            if conn.recv() == "stop":
+                break
+            conn.send(len(server.calls()))
+
+
+def server_posts(conn: Any) -> int:
+    conn.send("count")
+    if not conn.poll(10):
+        raise RuntimeError("the server did not answer")
+    return int(conn.recv())
+
+
+# --- (a) watcher run ----------------------------------------------------------------------------
+
+
+def run_worker(endpoint: str, queue_url: str, url: str, n: int, concurrency: int, workdir: Path) -> dict[str, Any]:
+    port = free_port()
+    handler = {"type": "workflow", "url": url, "workflow_id": "42", "token": "${env:BENCH_FIRE_TOKEN}"}
+    config = {
+        "aws": {"region": REGION, "endpoint_url": endpoint},
+        "queue": {"url": queue_url, "wait_time_seconds": 1, "visibility_timeout": 60, "max_in_flight": concurrency},
+        "worker": {"shutdown_grace_seconds": 10},
+        "metrics": {"port": port, "host": "127.0.0.1"},
+        "logging": {"level": "warning", "format": "json"},
+        "routes": [{"name": "fire", "prefix": "events/", "suffix": "_SUCCESS", "handler": handler}],
+    }
+    (workdir / "watcher.yaml").write_text(json.dumps(config))  # JSON is YAML
+    log_path = workdir / "worker.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHER_")}
+    env.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", BENCH_FIRE_TOKEN=TOKEN, NO_PROXY="127.0.0.1")
+    command = [sys.executable, "-m", "watcher", "run", "-c", str(workdir / "watcher.yaml")]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    try:
+        started, deleted, samples = 0.0, 0.0, {}
+        last, progress = -1.0, time.monotonic()
+        while deleted < n:
+            time.sleep(0.005 if not started else 0.05)
+            if process.poll() is not None:
+                raise RuntimeError(f"the worker exited with {process.returncode}:\n{tail(log_path)}")
+            samples = scrape(port) or {}
+            if not started and samples.get("watcher_sqs_messages_received_total", 0) > 0:
+                started = time.perf_counter()
+            deleted = samples.get("watcher_sqs_messages_deleted_total", 0.0)
+            if deleted != last:
+                last, progress = deleted, time.monotonic()
+            elif time.monotonic() - progress > STALL_SECONDS:
+                raise RuntimeError(f"stalled at {deleted:.0f}/{n} deleted:\n{tail(log_path)}")
+        elapsed = time.perf_counter() - started
+        ok = samples.get('watcher_http_requests_total{route="fire",status="200"}', 0.0)
+        return {"calls": n, "seconds": elapsed, "rate": n / elapsed, "deleted": deleted, "http_200": ok}
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+# --- (b) a bare aiohttp loop --------------------------------------------------------------------
+
+
+async def bare_loop(url: str, n: int, concurrency: int) -> dict[str, Any]:
+    indexes = iter(range(n))
+    statuses: list[int] = []
+    connector = aiohttp.TCPConnector(limit=256, limit_per_host=0)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def work() -> None:
+            for i in indexes:
+                body = {"workflowId": "42", "parameters": f"--var datapath=s3://{BUCKET}/{dataset(i)}"}
+                headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+                headers.update({"Idempotency-Key": uuid.uuid4().hex, "User-Agent": f"watcher/{__version__}"})
+                async with session.post(url, data=json.dumps(body).encode(), headers=headers) as response:
+                    await response.read()
+                    statuses.append(response.status)
+
+        started = time.perf_counter()
+        await asyncio.wait_for(asyncio.gather(*(work() for _ in range(concurrency))), timeout=600)
+        elapsed = time.perf_counter() - started
+    return {"calls": len(statuses), "seconds": elapsed, "rate": n / elapsed, "http_200": statuses.count(200)}
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=1000, help="N, calls per phase (default 1000)")
+    parser.add_argument("--concurrency", type=int, default=20, help="C, max_in_flight / coroutines (default 20)")
+    parser.add_argument("--endpoint", default="http://127.0.0.1:4566", help="LocalStack (default %(default)s)")
+    args = parser.parse_args()
+    n, concurrency, endpoint = args.messages, args.concurrency, args.endpoint
+    if n < 1 or concurrency < 1:
+        parser.error("--messages and --concurrency must be at least 1")
+    check_endpoint(endpoint)
+    results: dict[str, Any] = {"timestamp": datetime.now(UTC).isoformat(timespec="seconds"), "messages": n}
+    results.update(concurrency=concurrency, endpoint=endpoint, python=platform.python_version(), cpus=os.cpu_count())
+    spawn = multiprocessing.get_context("spawn")
+    ours, theirs = spawn.Pipe()
+    server = spawn.Process(target=serve, args=(theirs, TOKEN, os.getpid()), daemon=True)
+    server.start()
+    queues = Queues(endpoint)
+    try:
+        if not ours.poll(30):
+            raise RuntimeError("the workflow server did not start")
+        url = ours.recv() + EXECUTE
+        queue_url = queues.create("wf")
+        queues.preload(queue_url, [success_event(i) for i in range(n)])
+        print(f"(a) watcher run: {n} workflow calls ...", flush=True)
+        with tempfile.TemporaryDirectory(prefix="watcher-bench-") as tmp:
+            results["worker"] = run_worker(endpoint, queue_url, url, n, concurrency, Path(tmp))
+        results["worker"]["server_posts"] = server_posts(ours)
+        print(f"(b) bare aiohttp: {n} POSTs ...", flush=True)
+        results["bare_aiohttp"] = asyncio.run(bare_loop(url, n, concurrency))
+        results["bare_aiohttp"]["server_posts"] = server_posts(ours) - results["worker"]["server_posts"]
+    finally:
+        queues.delete_all()
+        ours.send("stop")
+        server.join(15)
+        if server.is_alive():
+            server.kill()
+    a, b = results["worker"], results["bare_aiohttp"]
+    for label, row in (("(a)", a), ("(b)", b)):
+        if row["server_posts"] != n or row["http_200"] != n:
+            raise RuntimeError(f"{label}: {row['server_posts']} POSTs, {row['http_200']} x 200; want {n}")
+    results["ratio_a_b"] = a["rate"] / b["rate"]
+    print(f"\nN={n} calls, concurrency {concurrency}, {endpoint}\n")
+    print(f"{'phase':<30} {'calls':>6} {'server POSTs':>12} {'seconds':>8} {'calls/s':>8}")
+    for label, row in (("(a) watcher run (SQS + HTTP)", a), ("(b) bare aiohttp loop", b)):
+        print(f"{label:<30} {row['calls']:>6} {row['server_posts']:>12} {row['seconds']:>8.2f} {row['rate']:>8.1f}")
+    print(f"\na/b = {results['ratio_a_b']:.2f}")
+    print("(a) also receives and deletes every message on LocalStack, which (b) does not: the ratio")
+    print("measures the whole pipeline's overhead, not the HTTP client's alone.")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"workflow-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nresults: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
