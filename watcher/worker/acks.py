@@ -5,8 +5,6 @@ dead-lettering. Each call reports success as a bool; failures are logged and cou
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,10 +207,3 @@ async def send_to_dead_letter_queue(
             _log.warning("sending to the DLQ failed", error=str(exc), attempt=attempt + 1)
             await asyncio.sleep(0.2 * 2**attempt)
     return False
-
-
-def describe_body(body: str, limit: int = 200) -> str:
-    """A short, log-safe excerpt of a message body."""
-    with contextlib.suppress(ValueError):
-        body = json.dumps(json.loads(body))
-    return body if len(body) <= limit else body[:limit] + "..."

@@ -14,14 +14,6 @@ class Capacity:
         self._free = total
         self._changed = asyncio.Condition()
 
-    @property
-    def free(self) -> int:
-        return self._free
-
-    @property
-    def used(self) -> int:
-        return self.total - self._free
-
     async def acquire_up_to(self, n: int, linger: float = 0.0) -> int:
         """Wait until a slot is free, then take ``min(n, free)`` slots and return how many.
 
@@ -44,7 +36,3 @@ class Capacity:
         async with self._changed:
             self._free = min(self.total, self._free + n)
             self._changed.notify_all()
-
-    async def wait_idle(self) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._free == self.total)
