@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.process import REPO, WatcherProcess, base_config, calls, wait_until
+from tests.support.process import REPO, WatcherProcess, base_config, calls, provision_named_queue, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -64,12 +64,7 @@ def test_s3_uploads_reach_exactly_the_matching_routes(s3: Any, sqs: Any, unique:
             python_route("csv", "record", calls_file, bucket=bucket, prefix="raw/", suffix=".csv"),
         ],
     )
-    del config["queue"]["url"]
-    config["queue"]["name"] = queue
-    config_path = tmp_path / "provision.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    provisioned = run_cli("provision", "-c", str(config_path))
-    assert provisioned.returncode == 0, provisioned.stderr
+    config_path = provision_named_queue(config, queue, tmp_path)
     checked = run_cli("check", "-c", str(config_path), "--live")
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -177,7 +172,13 @@ def test_permanent_failure_goes_to_the_dlq_at_once_with_its_reason(make_queues: 
         body = s3_event("b", "in/bad+file.csv")
         queues.send(body)
         queues.sqs.send_message(QueueUrl=queues.url, MessageBody="this is not JSON")
-        dead = wait_until(lambda: _collect(queues, queues.dlq_url, 2), 30, what="two messages in the DLQ")
+        collected: dict[str, dict[str, Any]] = {}
+
+        def two_dead_letters() -> list[dict[str, Any]] | None:
+            collected.update((m["MessageId"], m) for m in queues.receive(queues.dlq_url, visibility=60))
+            return list(collected.values()) if len(collected) >= 2 else None
+
+        dead = wait_until(two_dead_letters, 30, what="two messages in the DLQ")
         by_route = {m["MessageAttributes"]["watcher.route"]["StringValue"]: m for m in dead}
         handled = by_route["strict"]
         assert handled["Body"] == body
@@ -197,15 +198,6 @@ def test_permanent_failure_goes_to_the_dlq_at_once_with_its_reason(make_queues: 
         assert worker.metric("watcher_errors_total", {"stage": "parse"}) == 1
     finally:
         assert worker.stop() == 0
-
-
-def _collect(queues: Any, url: str, count: int) -> list[dict[str, Any]] | None:
-    found = queues.receive(url, visibility=60)
-    _collect.seen = getattr(_collect, "seen", {})  # type: ignore[attr-defined]
-    store: dict[str, dict[str, Any]] = _collect.seen.setdefault(url, {})  # type: ignore[attr-defined]
-    for message in found:
-        store[message["MessageId"]] = message
-    return list(store.values()) if len(store) >= count else None
 
 
 def test_sigterm_during_a_long_job_exits_within_the_grace_period_and_hands_the_message_back(

@@ -13,12 +13,11 @@ from typing import Any
 
 import boto3
 import pytest
-import yaml
 
 from tests.conftest import ENDPOINT, REGION
 from tests.support.fire_server import EXECUTE, STATUS, Canned, FireServer
-from tests.support.process import WatcherProcess, base_config, wait_until
-from tests.test_worker_integration import run_cli, s3_event
+from tests.support.process import WatcherProcess, base_config, provision_named_queue, wait_until
+from tests.test_worker_integration import s3_event
 
 pytestmark = pytest.mark.integration
 
@@ -69,12 +68,7 @@ def test_a_success_marker_uploaded_to_s3_starts_exactly_one_run(
     monkeypatch.setenv("FIRE_TOKEN", TOKEN)  # `watcher provision` loads the config too
     bucket, queue = f"fire-lake-{unique}", f"watcher-fire-{unique}"
     config = base_config("", [route(fire, bucket=bucket)])
-    del config["queue"]["url"]
-    config["queue"]["name"] = queue
-    path = tmp_path / "provision.yaml"
-    path.write_text(yaml.safe_dump(config))
-    provisioned = run_cli("provision", "-c", str(path))
-    assert provisioned.returncode == 0, provisioned.stderr
+    provision_named_queue(config, queue, tmp_path)
     worker = WatcherProcess(config, tmp_path, env=ENV)
     try:
         worker.wait_started()

@@ -18,7 +18,7 @@ from typing import Any
 
 from watcher.logs import SECRET_NAME, register_secret
 
-Resolver = Callable[[str], str]
+Resolver = Callable[[str, Mapping[str, str]], str]  # (argument, environment the config is loaded with)
 _REFERENCE = re.compile(r"\$(\$?)\{([a-zA-Z][a-zA-Z0-9_]*):([^}]*)\}")
 _SECRET_FIELD = SECRET_NAME
 # Sources whose every value is a secret: they register it themselves when resolving.
@@ -32,9 +32,9 @@ class ReferenceError_(ValueError):
     """A reference could not be resolved; the message says which and why (never its value)."""
 
 
-def _from_env(argument: str, environ: Mapping[str, str] | None = None) -> str:
+def _from_env(argument: str, environ: Mapping[str, str]) -> str:
     name, has_default, default = argument.partition(":-")
-    value = (os.environ if environ is None else environ).get(name)
+    value = environ.get(name)
     if value is None:
         if has_default:
             return default
@@ -42,7 +42,7 @@ def _from_env(argument: str, environ: Mapping[str, str] | None = None) -> str:
     return value
 
 
-def _from_file(argument: str) -> str:
+def _from_file(argument: str, _environ: Mapping[str, str]) -> str:
     path = Path(argument).expanduser()
     try:
         return path.read_text(encoding="utf-8").rstrip("\r\n")
@@ -68,7 +68,7 @@ def resolve_string(value: str, *, secret: bool = False, environ: Mapping[str, st
         if resolver is None:
             known = ", ".join(sorted(RESOLVERS))
             raise ReferenceError_(f"unknown reference source {source!r} (known: {known})")
-        resolved = _from_env(argument, environ) if resolver is _from_env else resolver(argument)
+        resolved = resolver(argument, os.environ if environ is None else environ)
         if secret or source in SECRET_SOURCES:
             register_secret(resolved)
         return resolved

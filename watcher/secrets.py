@@ -67,7 +67,7 @@ def _cached(source: str, argument: str, fetch: Callable[[AwsConfig], str]) -> st
     return value
 
 
-def _from_secrets_manager(argument: str) -> str:
+def _from_secrets_manager(argument: str, _environ: Mapping[str, str]) -> str:
     name, _, json_field = argument.partition("#")
 
     def fetch(aws: AwsConfig) -> str:
@@ -89,7 +89,7 @@ def _from_secrets_manager(argument: str) -> str:
     return str(document[json_field])
 
 
-def _from_ssm(argument: str) -> str:
+def _from_ssm(argument: str, _environ: Mapping[str, str]) -> str:
     def fetch(aws: AwsConfig) -> str:
         response = _client("ssm", aws).get_parameter(Name=argument, WithDecryption=True)
         return str(response["Parameter"]["Value"])

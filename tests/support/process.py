@@ -132,6 +132,24 @@ def base_config(queue_url: str, routes: list[dict[str, Any]], **sections: Any) -
     return config
 
 
+def provision_named_queue(config: dict[str, Any], queue_name: str, workdir: Path) -> Path:
+    """Point ``config`` at a queue by name and run `watcher provision` on it (a real subprocess):
+    bucket, queue, DLQ and notifications. Returns the config file."""
+    config["queue"].pop("url", None)
+    config["queue"]["name"] = queue_name
+    path = workdir / "provision.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "watcher", "provision", "-c", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return path
+
+
 def calls(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
