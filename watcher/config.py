@@ -164,6 +164,10 @@ def parse_config(document: Any, source: str = "config", environ: Mapping[str, st
     )
     routes = _parse_routes(document.get("routes"), f, problems, raw_document.get("routes"))
     raw_keys = f.boolean(document, "", "raw_keys", False)
+    if not problems:  # the handlers' options are known good: now, can a route feed itself?
+        from watcher.composition import cycle_problems
+
+        problems.extend(cycle_problems(routes))
     if problems:
         raise ConfigError(problems, source)
     return Config(aws, queue, worker, metrics, logging_config, routes, raw_keys, source)

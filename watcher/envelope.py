@@ -26,6 +26,7 @@ SKIP_TEST_EVENT = "test_event"
 SKIP_FOLDER_MARKER = "folder_marker"
 SKIP_EVENT_TYPE = "event_type"
 SKIP_NO_ROUTE = "no_route"
+SKIP_JOB_LOG = "job_log"  # a container job's own log (".../.watcher/log.txt"): never an input
 
 # EventBridge detail-type -> the S3 notification event name it corresponds to.
 _EVENTBRIDGE_TYPES = {

@@ -94,6 +94,33 @@ class Metrics:
             ["route", "reason"],
             registry=r,
         )
+        self.container_jobs = Counter(
+            "watcher_container_jobs",
+            "Container jobs by result: ok, exit_code, timeout, oom, error (could not run)",
+            ["route", "runtime", "result"],
+            registry=r,
+        )
+        self.container_outputs = Counter(
+            "watcher_container_outputs_uploaded", "Files a job wrote and watcher uploaded", ["route"], registry=r
+        )
+        self.container_outputs_skipped = Counter(
+            "watcher_container_outputs_skipped",
+            "Entries of a job's output folder not uploaded: symlink, hardlink, special, too_many",
+            ["route", "reason"],
+            registry=r,
+        )
+        self.container_bytes = Counter(
+            "watcher_container_transfer_bytes",
+            "Bytes downloaded / uploaded by container jobs",
+            ["route", "direction"],
+            registry=r,
+        )
+        self.container_leftovers = Counter(
+            "watcher_container_leftovers_removed",
+            "Containers and work areas of dead workers removed at start",
+            ["kind"],
+            registry=r,
+        )
         self.build_info = Info("watcher_build", "watcher version", registry=r)
         self.build_info.info({"version": __version__})
 

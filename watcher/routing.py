@@ -1,7 +1,7 @@
 """Records -> units of work: which configured routes a record matches.
 
 A record may match several routes; each match is one unit of work. Records no route wants are
-skipped with a reason (``folder_marker``, ``event_type``, ``no_route``) so that they are counted.
+skipped with a reason (``folder_marker``, ``job_log``, ``event_type``, ``no_route``) so that they are counted.
 """
 
 from __future__ import annotations
@@ -12,8 +12,12 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from watcher.config import RouteConfig
-from watcher.envelope import SKIP_EVENT_TYPE, SKIP_FOLDER_MARKER, SKIP_NO_ROUTE, Skip
+from watcher.envelope import SKIP_EVENT_TYPE, SKIP_FOLDER_MARKER, SKIP_JOB_LOG, SKIP_NO_ROUTE, Skip
 from watcher.records import S3Record, dataset_of, dataset_uri
+
+# Container jobs write their logs under a ".watcher/" folder next to their outputs; a route
+# watching that output folder must not take the log for a result.
+_JOB_LOG_FOLDER = "/.watcher/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,8 @@ def match_routes(record: S3Record, routes: Sequence[RouteConfig]) -> tuple[list[
     """The routes that want this record, or why none does."""
     if record.is_folder_marker:
         return [], Skip(SKIP_FOLDER_MARKER, record.uri)
+    if _JOB_LOG_FOLDER in f"/{record.key}":
+        return [], Skip(SKIP_JOB_LOG, record.uri)
     located = [route for route in routes if location_matches(route, record)]
     if not located:
         return [], Skip(SKIP_NO_ROUTE, record.uri)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from watcher.config import AwsConfig, HandlerSpec, RouteConfig
 from watcher.handlers.base import Handler, HandlerContext, HandlerType
+from watcher.handlers.container import ContainerHandler
 from watcher.handlers.log import LogHandler
 from watcher.handlers.python import PythonHandler
 from watcher.handlers.workflow import WorkflowHandler
 from watcher.metrics import Metrics
 
 HANDLER_TYPES: dict[str, type[HandlerType]] = {
+    ContainerHandler.type_name: ContainerHandler,
     LogHandler.type_name: LogHandler,
     PythonHandler.type_name: PythonHandler,
     WorkflowHandler.type_name: WorkflowHandler,

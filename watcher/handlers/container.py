@@ -1,0 +1,264 @@
+"""The ``container`` handler: the SCAR / OSCAR programming model.
+
+For each unit of work: a private job directory with ``input/`` and ``output/``; the object streamed
+to ``input/<sanitised file name>``; the route's script run with ``/bin/sh`` by the runtime (a
+locked-down Docker container, or a host process) with the SCAR / OSCAR environment; every safe
+regular file under ``output/`` uploaded to ``<output>/<REQUEST_ID>/<relative path>``, and the whole
+log to ``<output>/<REQUEST_ID>/.watcher/log.txt``; then the container and the directory removed,
+whatever happened.
+
+Exit 0 succeeds. Another exit code is retryable unless listed in ``permanent_exit_codes``. A
+timeout kills the job (retryable); an OOM kill is reported as such. Outputs are uploaded only on
+success, so a downstream route never sees half a result; the log is uploaded either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import structlog
+
+from watcher.blocking import run_blocking, shielded
+from watcher.composition import OutputLocation
+from watcher.config import RouteConfig
+from watcher.errors import PermanentError, RetryableError
+from watcher.handlers.base import HandlerContext
+from watcher.handlers.container_options import ContainerOptions, OutputTarget, parse_options
+from watcher.handlers.docker_runtime import LABEL_REQUEST_ID, DockerRuntime
+from watcher.handlers.runtimes import JobPaths, JobResult, JobSpec, ProcessRuntime, Runtime, read_tail
+from watcher.handlers.transfer import S3Transfer
+from watcher.handlers.workspace import (
+    JobDir,
+    OutputFile,
+    WorkArea,
+    collect_outputs,
+    is_abandoned,
+    open_output,
+    safe_file_name,
+)
+from watcher.logs import get_logger, mask_secrets
+from watcher.routing import Unit
+
+_log = get_logger("watcher.handlers.container")
+LOG_FOLDER = ".watcher"  # routing never triggers on keys under a ".watcher/" folder (watcher.routing)
+_REASON_TAIL = 300  # characters of the job's output quoted in a failure reason (the DLQ attribute)
+_UPLOADS_AT_ONCE = 4
+
+
+class ContainerHandler:
+    type_name: ClassVar[str] = "container"
+
+    def __init__(self, route: RouteConfig, options: ContainerOptions, context: HandlerContext) -> None:
+        self._route = route
+        self._options = options
+        self._metrics = context.metrics
+        self._area = WorkArea(options.work_dir)
+        self._runtime: Runtime = (
+            DockerRuntime(options, context.aws, route.name, self._area.path)
+            if options.runtime == "docker"
+            else ProcessRuntime()
+        )
+        self._transfer = S3Transfer(context.aws)
+        self._started: asyncio.Task[None] | None = None
+
+    @classmethod
+    def validate(cls, options: Mapping[str, Any]) -> list[str]:
+        return parse_options(options)[1]
+
+    @classmethod
+    def create(cls, route: RouteConfig, options: Mapping[str, Any], context: HandlerContext) -> ContainerHandler:
+        parsed, problems = parse_options(options)
+        if parsed is None:
+            raise ValueError(f"invalid container options: {problems}")
+        return cls(route, parsed, context)
+
+    @classmethod
+    def output_locations(cls, options: Mapping[str, Any]) -> list[OutputLocation]:
+        """Where this route's jobs write (watcher.composition checks that no route feeds itself)."""
+        parsed, _ = parse_options(options)
+        if parsed is None:
+            return []
+        locations = []
+        for target in parsed.outputs:
+            # Under a REQUEST_ID folder only the folder's own prefix is fixed; the path filter
+            # then applies below the (unpredictable) request id.
+            fixed = target.folder("", False) + ("" if parsed.request_id_folder else target.prefix)
+            locations.append(OutputLocation(target.bucket, fixed, target.suffix, target.uri))
+        return locations
+
+    # --- life cycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open this handler's work area and remove what workers that died left behind. Called by
+        the worker at start; the first unit calls it too when nobody did."""
+        if self._started is None:
+            self._started = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._started)
+
+    async def _start(self) -> None:
+        await run_blocking(self._area.open)
+        areas = await run_blocking(self._area.sweep_stale)
+        containers = await self._runtime.sweep(is_abandoned)
+        if areas:
+            self._metrics.container_leftovers.labels("work_dir").inc(len(areas))
+        if containers:
+            self._metrics.container_leftovers.labels("container").inc(containers)
+        if areas or containers:
+            _log.warning(
+                "removed what a previous run left behind",
+                route=self._route.name,
+                work_dirs=len(areas),
+                containers=containers,
+            )
+
+    async def close(self) -> None:
+        await self._runtime.close()
+        if self._started is not None:
+            await run_blocking(self._area.close)
+
+    # --- one unit -------------------------------------------------------------------------------
+
+    async def handle(self, unit: Unit) -> None:
+        await self.start()
+        request_id = unit.request_id
+        job = await run_blocking(self._area.new_job, request_id)
+        try:
+            await self._run(unit, job, request_id)
+        finally:
+            await shielded(run_blocking(job.remove))
+
+    async def _run(self, unit: Unit, job: JobDir, request_id: str) -> None:
+        options, record, route = self._options, unit.record, self._route.name
+        summary: dict[str, Any] = {"request_id": request_id, "runtime": self._runtime.name}
+        structlog.contextvars.bind_contextvars(**summary)  # fields of the dispatcher's summary line
+        try:
+            await self._runtime.prepare()
+            await run_blocking(job.script.write_text, options.script, "utf-8")
+            input_name = safe_file_name(record.key)
+            clock = time.perf_counter()
+            size = await self._transfer.download(record, job.input / input_name)
+            self._metrics.container_bytes.labels(route, "download").inc(size)
+            download_ms = _ms_since(clock)
+            paths = self._runtime.paths(job)
+            environment = {**options.environment, **contract_environment(unit, paths, input_name)}
+            labels = {LABEL_REQUEST_ID: request_id}
+            result = await self._runtime.run(JobSpec(job, environment, options.timeout_seconds, labels))
+        except (RetryableError, PermanentError):
+            self._metrics.container_jobs.labels(route, self._runtime.name, "error").inc()
+            raise
+        tail = mask_secrets(await run_blocking(read_tail, job.log, options.log_tail_chars))
+        structlog.contextvars.bind_contextvars(
+            exit_code=result.exit_code,
+            download_ms=download_ms,
+            script_ms=round(result.script_seconds * 1000, 1),
+            output_tail=tail,
+        )
+        failure = self._failure(result, tail)
+        self._metrics.container_jobs.labels(route, self._runtime.name, _result_label(result)).inc()
+        uploaded = 0
+        if failure is None:
+            clock = time.perf_counter()
+            uploaded = await self._upload_outputs(unit, job, request_id)
+            structlog.contextvars.bind_contextvars(outputs=uploaded, upload_ms=_ms_since(clock))
+        await self._upload_log(unit, job, request_id, must_succeed=failure is None)
+        if failure is not None:
+            raise failure
+
+    def _failure(self, result: JobResult, tail: str) -> Exception | None:
+        options = self._options
+        ending = f"; output ends with: {tail[-_REASON_TAIL:]!r}" if tail else ""
+        if result.timed_out:
+            return RetryableError(f"timed out after {options.timeout_seconds:g}s: the job was killed{ending}")
+        if result.exit_code == 0 and not result.oom_killed:
+            return None
+        code = result.exit_code
+        permanent = code in options.permanent_exit_codes
+        if result.oom_killed:
+            what = f"killed: out of memory (memory limit {options.memory} bytes, exit code {code})"
+        else:
+            what = f"script exited with code {code}" + (" (listed in permanent_exit_codes)" if permanent else "")
+        return (PermanentError if permanent else RetryableError)(what + ending)
+
+    # --- uploads --------------------------------------------------------------------------------
+
+    async def _upload_outputs(self, unit: Unit, job: JobDir, request_id: str) -> int:
+        files, skipped = await run_blocking(collect_outputs, job.output)
+        route = self._route.name
+        for entry in skipped:
+            self._metrics.container_outputs_skipped.labels(route, entry.reason).inc()
+            _log.warning("output not uploaded", path=entry.relative, reason=entry.reason)
+        plan = [
+            (output, target.bucket, target.folder(request_id, self._options.request_id_folder) + output.relative)
+            for target in self._options.outputs
+            for output in files
+            if target.wants(output.relative)
+        ]
+        gate = asyncio.Semaphore(_UPLOADS_AT_ONCE)
+        metadata = {"watcher-request-id": request_id, "watcher-route": route, "watcher-source": unit.record.uri}
+
+        async def upload(output: OutputFile, bucket: str, key: str) -> None:
+            async with gate:
+                with open_output(job.output, output) as source:
+                    await self._transfer.upload(source, bucket, key, metadata)
+            self._metrics.container_bytes.labels(route, "upload").inc(output.size)
+            self._metrics.container_outputs.labels(route).inc()
+
+        await asyncio.gather(*(upload(*item) for item in plan))
+        return len(plan)
+
+    async def _upload_log(self, unit: Unit, job: JobDir, request_id: str, must_succeed: bool) -> None:
+        """The job's whole output next to its results; when the job failed, a failed upload only
+        costs the log, not a second failure reason."""
+        if not self._options.outputs or not job.log.exists():
+            return
+        metadata = {"watcher-request-id": request_id, "watcher-route": self._route.name}
+        for target in self._options.outputs:
+            key = log_key(target, request_id, self._options.request_id_folder)
+            try:
+                with open(job.log, "rb") as source:  # noqa: ASYNC230  (a local file, read by the upload thread)
+                    await self._transfer.upload(source, target.bucket, key, metadata)
+            except (RetryableError, PermanentError) as exc:
+                if must_succeed:
+                    raise
+                _log.warning("cannot upload the job log", key=key, error=str(exc))
+
+
+def log_key(target: OutputTarget, request_id: str, request_id_folder: bool) -> str:
+    """``<output>/<REQUEST_ID>/.watcher/log.txt``; without the REQUEST_ID folder, outputs of every
+    job share one folder, so the log goes to ``<output>/.watcher/<REQUEST_ID>/log.txt``."""
+    if request_id_folder:
+        return f"{target.folder(request_id, True)}{LOG_FOLDER}/log.txt"
+    return f"{target.folder(request_id, False)}{LOG_FOLDER}/{request_id}/log.txt"
+
+
+def contract_environment(unit: Unit, paths: JobPaths, input_name: str) -> dict[str, str]:
+    """The variables every SCAR / OSCAR script expects. Environment values cannot hold NUL, so a
+    key with one is passed with it percent-encoded, as S3 would in an event."""
+    record = unit.record
+    input_file = f"{paths.input}/{input_name}"
+    return {
+        "INPUT_FILE_PATH": input_file,
+        "TMP_INPUT_DIR": paths.input,
+        "TMP_OUTPUT_DIR": paths.output,
+        "STORAGE_OBJECT_KEY": record.key.replace("\0", "%00"),
+        "STORAGE_BUCKET": record.bucket,
+        "EVENT": record.event_json().replace("\0", "%00"),
+        "REQUEST_ID": unit.request_id,
+        "SCAR_INPUT_FILE": input_file,
+        "SCAR_OUTPUT_DIR": paths.output,
+    }
+
+
+def _result_label(result: JobResult) -> str:
+    if result.timed_out:
+        return "timeout"
+    if result.oom_killed:
+        return "oom"
+    return "ok" if result.exit_code == 0 else "exit_code"
+
+
+def _ms_since(clock: float) -> float:
+    return round((time.perf_counter() - clock) * 1000, 1)

@@ -1,0 +1,296 @@
+"""The ``docker`` runtime: one locked-down container per job, through the Docker SDK.
+
+Every SDK call is blocking, so each runs in watcher.blocking's pool. A container gets the job's
+``input/`` (read-only), ``output/`` and ``script.sh`` (read-only) as bind mounts under ``/watcher``,
+all capabilities dropped, ``no-new-privileges``, the route's memory (swap off), CPU and pids limits,
+network ``none`` unless the route says otherwise, and never the Docker socket. Containers carry
+labels naming this host and the work area of the handler that made them, so that a worker starting
+after a crash removes exactly the containers whose owner is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import re
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from docker.utils import parse_repository_tag
+
+from watcher.aws import client as aws_client
+from watcher.blocking import run_blocking, shielded
+from watcher.config import AwsConfig
+from watcher.errors import PermanentError, RetryableError
+from watcher.handlers.container_options import ContainerOptions
+from watcher.handlers.runtimes import JobPaths, JobResult, JobSpec
+from watcher.handlers.workspace import JobDir
+from watcher.logs import get_logger, register_secret
+
+_log = get_logger("watcher.handlers.container")
+LABEL_MANAGED = "io.watcher.managed"
+LABEL_HOST = "io.watcher.host"
+LABEL_AREA = "io.watcher.area"
+LABEL_ROUTE = "io.watcher.route"
+LABEL_REQUEST_ID = "io.watcher.request_id"
+MOUNT_ROOT = "/watcher"
+_ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
+_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]+")
+T = TypeVar("T")
+
+
+def ecr_registry(image: str) -> tuple[str, str] | None:
+    """(account id, region) when the image lives in a private ECR registry."""
+    match = _ECR_HOST.match(image)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def docker_error(exc: Exception, doing: str) -> Exception:
+    """A Docker SDK failure as one of ours: the engine's 4xx answers are permanent (a bad image
+    reference or option), everything else (engine down, 5xx, socket errors) is retryable."""
+    if isinstance(exc, docker.errors.APIError) and exc.is_client_error() and exc.status_code != 409:
+        return PermanentError(f"docker refused to {doing}: {exc.explanation or exc}")
+    return RetryableError(f"docker could not {doing}: {exc}")
+
+
+class DockerRuntime:
+    name: ClassVar[str] = "docker"
+
+    def __init__(self, options: ContainerOptions, aws: AwsConfig, route: str, area: Path) -> None:
+        assert options.image is not None  # validated: the docker runtime requires an image
+        self._options = options
+        self._image = options.image
+        self._aws = aws
+        self._route = route
+        self._area = area
+        self._host = socket.gethostname()
+        self._client: docker.DockerClient | None = None
+        self._ecr_auth: tuple[float, dict[str, str]] | None = None
+
+    def paths(self, job: JobDir) -> JobPaths:
+        return JobPaths(f"{MOUNT_ROOT}/input", f"{MOUNT_ROOT}/output", f"{MOUNT_ROOT}/script.sh", MOUNT_ROOT)
+
+    def _docker(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                self._client = docker.from_env(timeout=120)
+            except docker.errors.DockerException as exc:
+                raise RetryableError(f"docker engine not reachable: {exc}") from None
+        return self._client
+
+    # --- the image ------------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        await run_blocking(self._ensure_image)
+
+    def _ensure_image(self) -> None:
+        client = self._docker()
+        if self._options.pull != "always":
+            try:
+                client.images.get(self._image)
+                return
+            except docker.errors.ImageNotFound:
+                if self._options.pull == "never":
+                    raise PermanentError(f"image {self._image} is not on this host and pull is never") from None
+            except docker.errors.DockerException as exc:
+                raise docker_error(exc, f"inspect image {self._image}") from None
+        repository, tag = parse_repository_tag(self._image)
+        started = time.perf_counter()
+        try:
+            client.images.pull(repository, tag=tag or "latest", auth_config=self._registry_auth())
+        except docker.errors.DockerException as exc:
+            raise docker_error(exc, f"pull image {self._image}") from None
+        _log.info("image pulled", image=self._image, seconds=round(time.perf_counter() - started, 1))
+
+    def _registry_auth(self) -> dict[str, str] | None:
+        auth = self._options.registry_auth
+        if auth is not None and not auth.ecr:
+            return {"username": auth.username or "", "password": auth.password or ""}
+        ecr = ecr_registry(self._image)
+        if ecr is None:
+            if auth is not None and auth.ecr:
+                raise PermanentError(f"registry_auth is ecr, but {self._image} is not an ECR image")
+            return None
+        if self._ecr_auth is not None and self._ecr_auth[0] > time.time():
+            return self._ecr_auth[1]
+        account, region = ecr
+        aws = AwsConfig(region=region, endpoint_url=None, profile=self._aws.profile)
+        try:
+            data = aws_client(aws, "ecr").get_authorization_token(registryIds=[account])["authorizationData"][0]
+        except Exception as exc:  # botocore's errors: no credentials, denied, network
+            raise RetryableError(f"cannot get an ECR login for {self._image}: {exc}") from None
+        username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+        register_secret(password)
+        credentials = {"username": username, "password": password}
+        expires = data["expiresAt"].timestamp() - 300 if "expiresAt" in data else time.time() + 3600
+        self._ecr_auth = (expires, credentials)
+        return credentials
+
+    # --- one job --------------------------------------------------------------------------------
+
+    def _create(self, spec: JobSpec) -> Container:
+        job, options = spec.job, self._options
+        limits: dict[str, Any] = {"pids_limit": options.pids_limit}
+        if options.memory is not None:
+            limits["mem_limit"] = options.memory
+            limits["memswap_limit"] = options.memory  # the same figure: no swap on top
+        if options.cpus is not None:
+            limits["nano_cpus"] = int(options.cpus * 1e9)
+        labels = {
+            LABEL_MANAGED: "true",
+            LABEL_HOST: self._host,
+            LABEL_AREA: str(self._area),
+            LABEL_ROUTE: self._route,
+            **spec.labels,
+        }
+        name = _NAME_UNSAFE.sub("-", f"watcher-{self._route}-{job.root.name}-{secrets.token_hex(2)}")
+        try:
+            return self._docker().containers.create(
+                self._image,
+                command=["/bin/sh", f"{MOUNT_ROOT}/script.sh"],
+                name=name[:120],
+                environment=spec.environment,
+                working_dir=MOUNT_ROOT,
+                volumes={
+                    str(job.input): {"bind": f"{MOUNT_ROOT}/input", "mode": "ro"},
+                    str(job.output): {"bind": f"{MOUNT_ROOT}/output", "mode": "rw"},
+                    str(job.script): {"bind": f"{MOUNT_ROOT}/script.sh", "mode": "ro"},
+                },
+                labels=labels,
+                user=options.user or f"{os.getuid()}:{os.getgid()}",
+                network_mode=options.network,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges:true"],
+                privileged=False,
+                detach=True,
+                **limits,
+            )
+        except docker.errors.DockerException as exc:
+            raise docker_error(exc, f"create a container from {self._image}") from None
+
+    async def run(self, spec: JobSpec) -> JobResult:
+        container = await run_blocking(self._create, spec)
+        started = time.perf_counter()
+        try:
+            try:
+                await run_blocking(container.start)
+            except docker.errors.DockerException as exc:
+                raise docker_error(exc, f"start a container from {self._image}") from None
+            waiter = _background(run_blocking(container.wait))
+            timed_out = False
+            try:
+                status = await asyncio.wait_for(asyncio.shield(waiter), spec.timeout_seconds)
+            except TimeoutError:
+                timed_out = True
+                await run_blocking(_kill, container)
+                status = await waiter
+            await run_blocking(_save_logs, container, spec.job.log)
+            state = await run_blocking(_state, container)
+            exit_code = status.get("StatusCode") if isinstance(status, dict) else None
+            seconds = _script_seconds(state) or (time.perf_counter() - started)
+            return JobResult(
+                None if timed_out else exit_code,
+                seconds,
+                timed_out=timed_out,
+                oom_killed=bool(state.get("OOMKilled")),
+            )
+        finally:
+            await shielded(run_blocking(_remove, container))
+
+    # --- leftovers ------------------------------------------------------------------------------
+
+    async def sweep(self, is_abandoned: Callable[[Path], bool]) -> int:
+        return await run_blocking(self._sweep, is_abandoned)
+
+    def _sweep(self, is_abandoned: Callable[[Path], bool]) -> int:
+        try:
+            containers = self._docker().containers.list(
+                all=True, filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_HOST}={self._host}"]}
+            )
+        except (docker.errors.DockerException, RetryableError) as exc:
+            _log.warning("cannot look for containers left by a previous run", error=str(exc))
+            return 0
+        removed = 0
+        for container in containers:
+            area = container.labels.get(LABEL_AREA)
+            if area and Path(area) != self._area and is_abandoned(Path(area)):
+                _remove(container)
+                removed += 1
+        return removed
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await run_blocking(self._client.close)
+            self._client = None
+
+
+# --- helpers that run in threads ------------------------------------------------------------------
+
+
+def _kill(container: Container) -> None:
+    with contextlib.suppress(docker.errors.APIError):  # it may have ended on its own meanwhile
+        container.kill()
+
+
+def _remove(container: Container) -> None:
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.DockerException as exc:
+        _log.warning("cannot remove container", container=container.name, error=str(exc))
+
+
+def _save_logs(container: Container, path: Path) -> None:
+    """Everything the script printed, stdout and stderr interleaved, streamed to a file."""
+    with open(path, "wb") as log:
+        try:
+            for chunk in container.logs(stdout=True, stderr=True, stream=True, follow=False):
+                log.write(chunk)
+        except docker.errors.DockerException as exc:
+            log.write(f"\n[watcher: cannot read the container's output: {exc}]\n".encode())
+
+
+def _state(container: Container) -> dict[str, Any]:
+    try:
+        container.reload()
+    except docker.errors.DockerException:
+        return {}
+    state = container.attrs.get("State") or {}
+    return state if isinstance(state, dict) else {}
+
+
+def _script_seconds(state: dict[str, Any]) -> float | None:
+    started, finished = _timestamp(state.get("StartedAt")), _timestamp(state.get("FinishedAt"))
+    if started is None or finished is None or finished < started:
+        return None
+    return finished - started
+
+
+def _timestamp(text: Any) -> float | None:
+    """Docker's RFC 3339 times carry nanoseconds, which ``fromisoformat`` does not take."""
+    if not isinstance(text, str) or text.startswith("0001-"):
+        return None
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text)
+    if not match:
+        return None
+    base, fraction, zone = match.groups()
+    moment = datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone)).timestamp()
+    return moment + (float(f"0.{fraction}") if fraction else 0.0)
+
+
+def _background(awaitable: Awaitable[T]) -> asyncio.Future[T]:
+    future = asyncio.ensure_future(awaitable)
+    # The wait may end in an error once the container is force-removed; nobody awaits it then.
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
+    return future

@@ -1,0 +1,147 @@
+"""Where a container job's script runs: the interface, and the ``process`` runtime.
+
+A runtime is given a prepared job directory (``input/`` holding the file, ``output/`` empty,
+``script.sh``) and the contract's environment, runs the script with ``/bin/sh``, writes everything
+the script prints to ``log.txt`` and reports how it ended. It never raises for the script's own
+failure (that is the handler's decision); it raises ``RetryableError`` when it could not run the
+script at all (Docker unreachable), ``PermanentError`` when it never will (no such image).
+
+``process`` runs the script on the host, for hosts without Docker and for the demo. It isolates
+nothing beyond a fresh session (so the whole process group is killed at the end) and an environment
+that holds only the contract, PATH, HOME and LANG: never the worker's own credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from watcher.handlers.workspace import JobDir
+
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True, slots=True)
+class JobPaths:
+    """Where the script sees its input folder, output folder and script file."""
+
+    input: str
+    output: str
+    script: str
+    workdir: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    job: JobDir
+    environment: dict[str, str]
+    timeout_seconds: float | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    exit_code: int | None  # None when it was killed before reporting one
+    script_seconds: float  # from the script's start to its end, as the runtime measured it
+    timed_out: bool = False
+    oom_killed: bool = False
+
+
+class Runtime(Protocol):
+    name: ClassVar[str]
+
+    def paths(self, job: JobDir) -> JobPaths: ...
+
+    async def prepare(self) -> None:
+        """Make sure jobs can run (the image is there); called before each job, cheap when ready."""
+        ...
+
+    async def run(self, spec: JobSpec) -> JobResult: ...
+
+    async def sweep(self, is_abandoned: Callable[[Path], bool]) -> int:
+        """Remove what jobs of dead workers left behind in the runtime; return how many."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class ProcessRuntime:
+    name: ClassVar[str] = "process"
+
+    def paths(self, job: JobDir) -> JobPaths:
+        return JobPaths(str(job.input), str(job.output), str(job.script), str(job.root))
+
+    async def prepare(self) -> None:
+        return None
+
+    async def run(self, spec: JobSpec) -> JobResult:
+        job = spec.job
+        environment = {
+            "PATH": os.environ.get("PATH", _DEFAULT_PATH),
+            "HOME": str(job.root),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            **spec.environment,
+        }
+        started = time.perf_counter()
+        with open(job.log, "wb") as log:  # noqa: ASYNC230  (creating an empty local file)
+            process = await asyncio.create_subprocess_exec(
+                "/bin/sh",
+                str(job.script),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                cwd=job.root,
+                env=environment,
+                start_new_session=True,  # its own process group: killed as a whole below
+            )
+        timed_out = False
+        exit_code: int | None
+        try:
+            try:
+                exit_code = await asyncio.wait_for(process.wait(), spec.timeout_seconds)
+            except TimeoutError:
+                timed_out = True
+                _kill_group(process.pid)
+                await process.wait()
+                exit_code = process.returncode
+        finally:
+            # Background children the script left running (or all of it, when we are cancelled).
+            _kill_group(process.pid)
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+        seconds = time.perf_counter() - started
+        return JobResult(None if timed_out else exit_code, seconds, timed_out=timed_out)
+
+    async def sweep(self, is_abandoned: Callable[[Path], bool]) -> int:
+        return 0  # processes die with their session; the work area sweep covers the files
+
+    async def close(self) -> None:
+        return None
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def read_tail(path: Path, limit: int) -> str:
+    """The last ``limit`` characters of a log file (decoded leniently), without reading all of it."""
+    if limit <= 0:
+        return ""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - limit * 4))
+            text = handle.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+    return text[-limit:]

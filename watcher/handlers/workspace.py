@@ -1,0 +1,228 @@
+"""Work directories of container jobs, and reading what a job wrote without trusting it.
+
+Layout: ``<work_dir>/area-<random>/`` belongs to one handler of one live process, which holds an
+exclusive ``flock`` on ``<work_dir>/area-<random>.lock`` for as long as it lives. Each job gets
+``<area>/<request id>-<random>/`` with ``input/`` and ``output/``. At start, any area whose lock can
+be taken belongs to a process that died, and is removed: no pid files, so no confusion when a pid is
+reused, and several workers may share one ``work_dir``.
+
+The script's output is untrusted: it is walked without following symlinks, and a file is uploaded
+only if it is a regular file whose every hard link is inside ``output/``. The file is re-opened with
+``O_NOFOLLOW`` and must still be the same inode, so nothing swapped in after the walk is read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import secrets
+import shutil
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+_AREA_PREFIX = "area-"
+_MAX_NAME_BYTES = 200  # well under NAME_MAX (255) on every common file system
+MAX_OUTPUT_FILES = 10_000
+
+
+def safe_file_name(key: str) -> str:
+    """The last path element of a key, made safe as one file name inside ``input/``.
+
+    No separators (``/``, ``\\``), no NUL or control characters, never ``.`` or ``..``, at most
+    200 bytes (a long name keeps its extension and gains a hash, so distinct names stay distinct).
+    """
+    name = key.rsplit("/", 1)[-1].replace("\\", "_")
+    name = "".join("_" if ord(ch) < 32 or ord(ch) == 127 else ch for ch in name)
+    if name in ("", ".", ".."):
+        name = "input"
+    encoded = name.encode("utf-8", "surrogatepass")
+    if len(encoded) > _MAX_NAME_BYTES:
+        stem, dot, extension = name.rpartition(".")
+        extension = extension if dot and stem and len(extension.encode()) <= 16 else ""
+        digest = hashlib.sha256(encoded).hexdigest()[:16]
+        keep = _MAX_NAME_BYTES - len(digest) - len(extension.encode()) - 2
+        head = encoded[:keep].decode("utf-8", "ignore")
+        name = f"{head}-{digest}" + (f".{extension}" if extension else "")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class JobDir:
+    root: Path
+
+    @property
+    def input(self) -> Path:
+        return self.root / "input"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "log.txt"
+
+    @property
+    def script(self) -> Path:
+        return self.root / "script.sh"
+
+    def remove(self) -> None:
+        _remove_tree(self.root)
+
+
+class WorkArea:
+    """One handler's folder of job directories, with the lock that says its owner is alive."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.path = base / f"{_AREA_PREFIX}{secrets.token_hex(6)}"
+        self._lock_fd: int | None = None
+
+    def open(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._lock_fd = fd
+        self.path.mkdir(mode=0o700)
+
+    def close(self) -> None:
+        _remove_tree(self.path)
+        if self._lock_fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.with_name(self.path.name + ".lock").unlink()
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def new_job(self, request_id: str) -> JobDir:
+        root = self.path / f"{request_id[:16]}-{secrets.token_hex(4)}"
+        root.mkdir(mode=0o700)
+        job = JobDir(root)
+        job.input.mkdir(mode=0o755)
+        job.output.mkdir()
+        # The job may run as another user than the worker (``user:``); output/ is reachable only
+        # through its own bind mount, as root/ is 0700.
+        job.output.chmod(0o777)
+        return job
+
+    def sweep_stale(self) -> list[Path]:
+        """Remove the areas (and their jobs) of processes that died; return what was removed."""
+        removed: list[Path] = []
+        if not self.base.is_dir():
+            return removed
+        for lock_path in self.base.glob(f"{_AREA_PREFIX}*.lock"):
+            area = lock_path.with_name(lock_path.name[: -len(".lock")])
+            if area == self.path or not is_abandoned(area):
+                continue
+            _remove_tree(area)
+            with contextlib.suppress(FileNotFoundError):
+                lock_path.unlink()
+            removed.append(area)
+        for area in self.base.glob(f"{_AREA_PREFIX}*"):  # an area whose lock file is already gone
+            if area.is_dir() and not area.with_name(area.name + ".lock").exists():
+                _remove_tree(area)
+                removed.append(area)
+        return removed
+
+
+def is_abandoned(area: Path) -> bool:
+    """True when no live process holds the area's lock (its lock can be taken, or is gone)."""
+    try:
+        fd = os.open(area.with_name(area.name + ".lock"), os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def _remove_tree(path: Path) -> None:
+    def make_writable_and_retry(function: object, name: str, _: object) -> None:
+        # A job running as another user may leave read-only folders behind.
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(name), 0o700)
+            if os.path.isdir(name) and not os.path.islink(name):
+                os.chmod(name, 0o700)
+                shutil.rmtree(name, ignore_errors=True)
+            else:
+                os.unlink(name)
+
+    if path.exists() or path.is_symlink():
+        shutil.rmtree(path, onerror=make_writable_and_retry)
+
+
+# --- reading the output -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFile:
+    relative: str  # "/"-separated path under output/
+    size: int
+    device: int
+    inode: int
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedOutput:
+    relative: str
+    reason: str  # symlink | hardlink | special | too_many
+
+
+def collect_outputs(output_dir: Path) -> tuple[list[OutputFile], list[SkippedOutput]]:
+    """The regular files under ``output_dir`` safe to upload, and what was left out and why."""
+    files: list[OutputFile] = []
+    skipped: list[SkippedOutput] = []
+    links: dict[tuple[int, int], int] = {}
+    candidates: list[tuple[OutputFile, int]] = []
+    for relative, entry in _walk(output_dir):
+        if entry.is_symlink():
+            skipped.append(SkippedOutput(relative, "symlink"))
+            continue
+        info = entry.stat(follow_symlinks=False)
+        if not stat.S_ISREG(info.st_mode):
+            skipped.append(SkippedOutput(relative, "special"))
+            continue
+        key = (info.st_dev, info.st_ino)
+        links[key] = links.get(key, 0) + 1
+        candidates.append((OutputFile(relative, info.st_size, info.st_dev, info.st_ino), info.st_nlink))
+    for output, link_count in candidates:
+        # A hard link whose other names are not all under output/ exposes a file from elsewhere.
+        if links[(output.device, output.inode)] < link_count:
+            skipped.append(SkippedOutput(output.relative, "hardlink"))
+        elif len(files) >= MAX_OUTPUT_FILES:
+            skipped.append(SkippedOutput(output.relative, "too_many"))
+        else:
+            files.append(output)
+    files.sort(key=lambda f: f.relative)
+    return files, skipped
+
+
+def _walk(directory: Path, prefix: str = "") -> Iterator[tuple[str, os.DirEntry[str]]]:
+    with os.scandir(directory) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            relative = f"{prefix}{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk(Path(entry.path), relative + "/")
+            else:
+                yield relative, entry
+
+
+@contextlib.contextmanager
+def open_output(output_dir: Path, output: OutputFile) -> Iterator[BinaryIO]:
+    """Open a collected output for reading, refusing anything that changed since the walk."""
+    fd = os.open(output_dir / output.relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) != (output.device, output.inode):
+        os.close(fd)
+        raise PermissionError(f"{output.relative} changed after the job ended")
+    with os.fdopen(fd, "rb") as handle:
+        yield handle
