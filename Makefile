@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: install demo test lint unit integration bench localstack-up localstack-down clean
+.PHONY: install demo test lint unit integration bench localstack-up localstack-down docker-up clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ localstack-up: install
 localstack-down: install
 	$(VENV)/bin/watcher local down
 
+# The container handler's tests need a Docker engine: install docker.io and start dockerd if needed.
+docker-up:
+	./scripts/ensure-docker.sh
+
 demo: localstack-up
 	$(PY) scripts/demo.py
 
@@ -33,10 +37,10 @@ lint: install
 unit: install
 	$(PY) -m pytest -m "not integration" -q
 
-integration: localstack-up
+integration: localstack-up docker-up
 	$(PY) -m pytest -m integration -q
 
-test: lint localstack-up
+test: lint localstack-up docker-up
 	$(PY) -m pytest -q
 
 bench: localstack-up

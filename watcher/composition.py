@@ -86,14 +86,13 @@ def find_cycles(routes: Sequence[RouteConfig]) -> list[list[str]]:
 def cycle_problems(routes: Sequence[RouteConfig]) -> list[str]:
     problems = []
     for cycle in find_cycles(routes):
+        path = " -> ".join(cycle)
         if len(cycle) == 2:
-            problems.append(
-                f"routes[{cycle[0]}]: its output triggers the route itself ({cycle[0]} -> {cycle[0]}): "
-                "every result would be processed again, forever; change the output location or the route's filter"
-            )
+            what = f"route {cycle[0]} writes where it reads"
         else:
-            problems.append(
-                f"routes: {' -> '.join(cycle)} form a cycle: each route's output triggers the next, so every "
-                "result would be processed again, forever; break it with another output location or filter"
-            )
+            what = "each route's output triggers the next"
+        problems.append(
+            f"routes: {path}: {what}, so every result would be processed again, forever; "
+            "change an output location or a route's prefix/suffix"
+        )
     return problems

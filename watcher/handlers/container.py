@@ -59,7 +59,7 @@ class ContainerHandler:
         self._runtime: Runtime = (
             DockerRuntime(options, context.aws, route.name, self._area.path)
             if options.runtime == "docker"
-            else ProcessRuntime()
+            else ProcessRuntime(options.work_dir)
         )
         self._transfer = S3Transfer(context.aws)
         self._started: asyncio.Task[None] | None = None

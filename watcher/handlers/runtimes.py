@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
+from watcher.blocking import run_blocking
 from watcher.handlers.workspace import JobDir
 
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -75,6 +76,9 @@ class Runtime(Protocol):
 class ProcessRuntime:
     name: ClassVar[str] = "process"
 
+    def __init__(self, work_dir: Path) -> None:
+        self._work_dir = work_dir
+
     def paths(self, job: JobDir) -> JobPaths:
         return JobPaths(str(job.input), str(job.output), str(job.script), str(job.root))
 
@@ -121,7 +125,28 @@ class ProcessRuntime:
         return JobResult(None if timed_out else exit_code, seconds, timed_out=timed_out)
 
     async def sweep(self, is_abandoned: Callable[[Path], bool]) -> int:
-        return 0  # processes die with their session; the work area sweep covers the files
+        return await run_blocking(self._sweep, is_abandoned)
+
+    def _sweep(self, is_abandoned: Callable[[Path], bool]) -> int:
+        """Kill scripts still running for a worker that died (its job's process group survives it,
+        being a session of its own). They are recognised by the ``TMP_OUTPUT_DIR`` they inherited,
+        which names a work area under ``work_dir`` whose lock nobody holds."""
+        marker = f"TMP_OUTPUT_DIR={self._work_dir}/area-".encode()
+        killed = 0
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                environment = (proc / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue  # gone, or not ours to read
+            found = next((v for v in environment if v.startswith(marker)), None)
+            if found is None:
+                continue
+            area = Path(found.split(b"=", 1)[1].decode(errors="replace")).parents[1]
+            if is_abandoned(area):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(proc.name), signal.SIGKILL)
+                    killed += 1
+        return killed
 
     async def close(self) -> None:
         return None
