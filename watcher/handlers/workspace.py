@@ -37,10 +37,12 @@ def safe_file_name(key: str) -> str:
     200 bytes (a long name keeps its extension and gains a hash, so distinct names stay distinct).
     """
     name = key.rsplit("/", 1)[-1].replace("\\", "_")
-    name = "".join("_" if ord(ch) < 32 or ord(ch) == 127 else ch for ch in name)
+    # Control characters, and lone surrogates (a hand-made event may carry "\ud800"), which no
+    # file system name or environment variable can hold.
+    name = "".join("_" if ord(ch) < 32 or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in name)
     if name in ("", ".", ".."):
         name = "input"
-    encoded = name.encode("utf-8", "surrogatepass")
+    encoded = name.encode("utf-8")
     if len(encoded) > _MAX_NAME_BYTES:
         stem, dot, extension = name.rpartition(".")
         extension = extension if dot and stem and len(extension.encode()) <= 16 else ""
@@ -86,8 +88,14 @@ class WorkArea:
     def open(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
         lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        while True:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            # Blocking: a worker sweeping at this moment may hold it briefly, taking it for the lock
+            # of a dead worker; it then removes the file, so ours is only ours if still named so.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _is_named(fd, lock_path):
+                break
+            os.close(fd)
         self._lock_fd = fd
         self.path.mkdir(mode=0o700)
 
@@ -117,11 +125,15 @@ class WorkArea:
             return removed
         for lock_path in self.base.glob(f"{_AREA_PREFIX}*.lock"):
             area = lock_path.with_name(lock_path.name[: -len(".lock")])
-            if area == self.path or not is_abandoned(area):
+            fd = None if area == self.path else _take_lock(lock_path)
+            if fd is None:
                 continue
-            _remove_tree(area)
-            with contextlib.suppress(FileNotFoundError):
-                lock_path.unlink()
+            try:  # under the lock, so that a worker opening this very area waits, then starts over
+                _remove_tree(area)
+                with contextlib.suppress(FileNotFoundError):
+                    lock_path.unlink()
+            finally:
+                os.close(fd)
             removed.append(area)
         for area in self.base.glob(f"{_AREA_PREFIX}*"):  # an area whose lock file is already gone
             if area.is_dir() and not area.with_name(area.name + ".lock").exists():
@@ -143,6 +155,33 @@ def is_abandoned(area: Path) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+def _take_lock(lock_path: Path) -> int | None:
+    """The lock of a dead worker's area, held; None when a live process holds it or it is gone."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    if not _is_named(fd, lock_path):  # removed and made again meanwhile
+        os.close(fd)
+        return None
+    return fd
+
+
+def _is_named(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the open file ``fd``."""
+    try:
+        named = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _remove_tree(path: Path) -> None:
