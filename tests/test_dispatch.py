@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+import structlog
 
 from watcher.config import parse_config
 from watcher.dispatch import Dispatcher
@@ -18,10 +19,15 @@ from watcher.metrics import Metrics
 from watcher.routing import Unit
 
 seen: list[tuple[str, str]] = []
+contexts: list[dict[str, Any]] = []
 
 
 async def ok(unit: Unit, options: Mapping[str, Any]) -> None:
     seen.append((unit.route.name, unit.record.key))
+
+
+async def capture_context(unit: Unit, options: Mapping[str, Any]) -> None:
+    contexts.append(structlog.contextvars.get_contextvars())
 
 
 async def slow(unit: Unit, options: Mapping[str, Any]) -> None:
@@ -148,6 +154,23 @@ async def test_a_message_with_nothing_to_do_is_ok() -> None:
     outcome = await d.process(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"}))
     assert outcome.status == "ok" and not outcome.units
     assert metrics.skipped.labels("test_event")._value.get() == 1
+
+
+@pytest.mark.parametrize("records", [1, 2])
+async def test_units_log_with_their_context_and_leave_none_behind(records: int) -> None:
+    contexts.clear()
+    d, _ = dispatcher(("r", "in/", "capture_context", None))
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(message_id="m-7", receive_count=2)
+    try:
+        outcome = await d.process(body(*[f"in/{i}.csv" for i in range(records)]), "m-7", 2)
+        # One unit runs in the caller's task: its bindings must be undone there.
+        assert structlog.contextvars.get_contextvars() == {"message_id": "m-7", "receive_count": 2}
+    finally:
+        structlog.contextvars.clear_contextvars()
+    assert outcome.status == "ok"
+    assert sorted(c["key"] for c in contexts) == [f"in/{i}.csv" for i in range(records)]
+    assert all(c["route"] == "r" and c["handler"] == "python" and c["message_id"] == "m-7" for c in contexts)
 
 
 async def test_capacity_lingers_to_gather_a_full_batch_of_slots() -> None:

@@ -14,17 +14,19 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import structlog
+from prometheus_client import Counter, Histogram
 
 from watcher.config import Config
 from watcher.envelope import Skip, parse_body
 from watcher.errors import MessageFormatError, PermanentError, RetryableError
 from watcher.handlers import Handler
-from watcher.logs import get_logger
+from watcher.logs import get_logger, log_enabled
 from watcher.metrics import Metrics
 from watcher.routing import Unit, match_routes
 
 Status = Literal["ok", "retry", "permanent"]
-_log = get_logger("watcher.dispatch")
+_LOGGER = "watcher.dispatch"
+_log = get_logger(_LOGGER)
 _MAX_REASON = 1000
 
 
@@ -51,6 +53,7 @@ class Dispatcher:
         self._config = config
         self._handlers = handlers
         self._metrics = metrics
+        self._unit_metrics: dict[tuple[str, str, Status], tuple[Histogram, Counter]] = {}
 
     async def process(self, body: str, message_id: str = "", receive_count: int = 1) -> MessageOutcome:
         try:
@@ -69,6 +72,8 @@ class Dispatcher:
             self._metrics.skipped.labels(skip.reason).inc()
         if not units:
             return MessageOutcome("ok", skipped=skipped)
+        if len(units) == 1:  # the common case: no task per unit
+            return _combine([await self._run_unit(units[0])], skipped)
         results = await asyncio.gather(*(self._run_unit(unit) for unit in units))
         return _combine(list(results), skipped)
 
@@ -77,20 +82,25 @@ class Dispatcher:
         handler_type = route.handler.type
         timeout = route.timeout_seconds or self._config.worker.default_timeout_seconds
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(
+        # Reset in the finally: with one unit this runs in the caller's task, whose context outlives it.
+        tokens = structlog.contextvars.bind_contextvars(
             message_id=unit.message_id,
             bucket=unit.record.bucket,
             key=unit.record.key,
             route=route.name,
             handler=handler_type,
             receive_count=unit.receive_count,
-        ):
+        )
+        try:
             status: Status
             error: str | None = None
-            deadline = asyncio.timeout(timeout)
+            deadline = asyncio.timeout(timeout) if timeout is not None else None
             try:
-                async with deadline:
+                if deadline is None:
                     await self._handlers[route.name].handle(unit)
+                else:
+                    async with deadline:
+                        await self._handlers[route.name].handle(unit)
                 status = "ok"
             except PermanentError as exc:
                 status, error = "permanent", _describe(exc)
@@ -99,24 +109,42 @@ class Dispatcher:
             except TimeoutError as exc:
                 # Our deadline, or a timeout inside the handler (a socket, say): both are retryable.
                 status = "retry"
-                error = f"timed out after {timeout:g}s" if deadline.expired() else _describe(exc)
+                expired = deadline is not None and deadline.expired()
+                error = f"timed out after {timeout:g}s" if expired else _describe(exc)
             except Exception as exc:  # unknown failures must not lose the file: retry
                 status, error = "retry", _describe(exc)
                 _log.exception("handler raised an unexpected error")
             duration = time.perf_counter() - started
-            self._metrics.handler_duration.labels(route.name, handler_type).observe(duration)
-            self._metrics.records.labels(route.name, status).inc()
+            duration_metric, records_metric = self._metrics_for(route.name, handler_type, status)
+            duration_metric.observe(duration)
+            records_metric.inc()
             if status != "ok":
                 self._metrics.errors.labels("handler").inc()
-            _log.log(
-                20 if status == "ok" else 30,
-                "unit finished",
-                outcome=status,
-                duration_ms=round(duration * 1000, 1),
-                dataset_uri=unit.dataset_uri,
-                error=error,
-            )
+            level = 20 if status == "ok" else 30
+            if log_enabled(_LOGGER, level):
+                _log.log(
+                    level,
+                    "unit finished",
+                    outcome=status,
+                    duration_ms=round(duration * 1000, 1),
+                    dataset_uri=unit.dataset_uri,
+                    error=error,
+                )
             return UnitResult(route.name, status, error)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
+
+    def _metrics_for(self, route: str, handler_type: str, status: Status) -> tuple[Histogram, Counter]:
+        """The labelled children of one unit's metrics, looked up once (``labels()`` is not free)."""
+        key = (route, handler_type, status)
+        children = self._unit_metrics.get(key)
+        if children is None:
+            children = (
+                self._metrics.handler_duration.labels(route, handler_type),
+                self._metrics.records.labels(route, status),
+            )
+            self._unit_metrics[key] = children
+        return children
 
 
 def _combine(results: list[UnitResult], skipped: list[Skip]) -> MessageOutcome:

@@ -98,6 +98,21 @@ def _identity(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
+def log_enabled(name: str, level: int) -> bool:
+    """Whether an event at ``level`` on logger ``name`` would be written: lets hot paths skip
+    building an event that ``filter_by_level`` would drop. True while structlog is unconfigured
+    (unit tests, library use), where structlog's default logger writes every level."""
+    if not structlog.is_configured():
+        return True
+    logger = _stdlib_loggers.get(name)
+    if logger is None:
+        logger = _stdlib_loggers[name] = logging.getLogger(name)
+    return logger.isEnabledFor(level)
+
+
+_stdlib_loggers: dict[str, logging.Logger] = {}
+
+
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
     return logger

@@ -8,18 +8,19 @@ from typing import Any, ClassVar
 
 from watcher.config import RouteConfig
 from watcher.handlers.base import HandlerContext
-from watcher.logs import get_logger
+from watcher.logs import get_logger, log_enabled
 from watcher.routing import Unit
 
-_log = get_logger("watcher.handlers.log")
-_LEVELS = ("debug", "info", "warning")
+_LOGGER = "watcher.handlers.log"
+_log = get_logger(_LOGGER)
+_LEVELS = {"debug": 10, "info": 20, "warning": 30}
 
 
 class LogHandler:
     type_name: ClassVar[str] = "log"
 
     def __init__(self, level: str) -> None:
-        self._level = level
+        self._level = _LEVELS[level]
 
     @classmethod
     def validate(cls, options: Mapping[str, Any]) -> list[str]:
@@ -33,9 +34,11 @@ class LogHandler:
         return cls(str(options.get("level", "info")))
 
     async def handle(self, unit: Unit) -> None:
+        if not log_enabled(_LOGGER, self._level):
+            return  # nothing would be written: skip building the event
         record = unit.record
         _log.log(
-            {"debug": 10, "info": 20, "warning": 30}[self._level],
+            self._level,
             "record",
             dataset_uri=unit.dataset_uri,
             size=record.size,
