@@ -1,5 +1,6 @@
 """Dispatch: one message body -> units -> one outcome. No SQS involved: this is the part the
-Lambda shim will share with the worker."""
+Lambda shim will share with the worker. Also the worker's parts that can be checked without SQS:
+capacity and the delete batching (with a fake client)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from watcher.errors import PermanentError, RetryableError
 from watcher.handlers import create_handler
 from watcher.metrics import Metrics
 from watcher.routing import Unit
+from watcher.worker.acks import BatchDeleter
 
 seen: list[tuple[str, str]] = []
 contexts: list[dict[str, Any]] = []
@@ -189,3 +191,40 @@ async def test_capacity_lingers_to_gather_a_full_batch_of_slots() -> None:
     await releasing
     await capacity.release(10)
     assert await capacity.acquire_up_to(10, linger=0.0) == 10
+
+
+# --- the worker's acknowledgements, with a fake SQS client -----------------------------------------
+
+
+class FakeSqs:
+    """Answers DeleteMessageBatch and ChangeMessageVisibility once ``gate`` is open, recording them."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.visibility: list[tuple[str, int]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def delete_message_batch(self, **request: Any) -> dict[str, Any]:
+        self.batches.append([entry["ReceiptHandle"] for entry in request["Entries"]])
+        await self.gate.wait()
+        return {"Successful": [{"Id": entry["Id"]} for entry in request["Entries"]]}
+
+    async def change_message_visibility(self, **request: Any) -> dict[str, Any]:
+        self.visibility.append((request["ReceiptHandle"], request["VisibilityTimeout"]))
+        await self.gate.wait()
+        return {}
+
+
+async def test_deletes_go_in_batches_of_ten_and_each_caller_learns_its_result() -> None:
+    sqs, metrics = FakeSqs(), Metrics()
+    deleter = BatchDeleter(sqs, "q", metrics)
+    collector = asyncio.create_task(deleter.run())
+    try:
+        results = await asyncio.wait_for(asyncio.gather(*(deleter.delete(f"m{i}", f"r{i}") for i in range(25))), 10)
+    finally:
+        collector.cancel()
+    assert results == [True] * 25
+    assert sorted(len(batch) for batch in sqs.batches) == [5, 10, 10]
+    assert sorted(r for batch in sqs.batches for r in batch) == sorted(f"r{i}" for i in range(25))
+    assert metrics.deleted._value.get() == 25

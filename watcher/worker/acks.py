@@ -5,6 +5,7 @@ dead-lettering. Each call reports success as a bool; failures are logged and cou
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ _log = get_logger("watcher.acks")
 _GONE_CODES = {"ReceiptHandleIsInvalid", "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight"}
 _MAX_ATTRIBUTES = 10  # SQS limit per message
 _ATTEMPTS = 3
+_BATCH = 10  # SQS maximum per DeleteMessageBatch
 
 
 def is_gone(error: BaseException | dict[str, Any]) -> bool:
@@ -45,37 +47,55 @@ class BatchDeleter:
         self._queue_url = queue_url
         self._metrics = metrics
         self._linger = linger
-        self._pending: asyncio.Queue[_PendingDelete] = asyncio.Queue()
+        self._queued: deque[_PendingDelete] = deque()
+        self._waiter: asyncio.Future[None] | None = None  # the collector, waiting for entries
+        self._wake_at = 1  # ... until this many are queued
         self._flushes: set[asyncio.Task[None]] = set()
 
     async def delete(self, message_id: str, receipt: str) -> bool:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        await self._pending.put(_PendingDelete(message_id, receipt, done))
+        self._queued.append(_PendingDelete(message_id, receipt, done))
+        waiter = self._waiter
+        if waiter is not None and len(self._queued) >= self._wake_at and not waiter.done():
+            waiter.set_result(None)
         return await asyncio.shield(done)
 
     async def run(self) -> None:
+        """The collector: wait for a first entry, linger until 10 are queued or ``linger`` has
+        passed, then send them in their own flush task and start over."""
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._pending.get()]
-            deadline = loop.time() + self._linger
-            while len(batch) < 10:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._pending.get(), remaining))
-                except TimeoutError:
-                    break
-            task = asyncio.create_task(self._flush(batch))
+            if not self._queued:
+                await self._wait(1, None)
+            if len(self._queued) < _BATCH:
+                await self._wait(_BATCH, self._linger)
+            batch = [self._queued.popleft() for _ in range(min(_BATCH, len(self._queued)))]
+            task = loop.create_task(self._flush(batch))
             self._flushes.add(task)
             task.add_done_callback(self._flushes.discard)
 
+    async def _wait(self, entries: int, at_most: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        self._wake_at = entries
+        timer = None if at_most is None else loop.call_later(at_most, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
     async def drain(self) -> None:
         """Wait for queued and running flushes (called at shutdown, before the client closes)."""
-        while not self._pending.empty() or self._flushes:
+        while self._queued or self._flushes:
             await asyncio.sleep(self._linger)
             if self._flushes:
                 await asyncio.gather(*self._flushes, return_exceptions=True)
+
+    def _resolve(self, item: _PendingDelete, deleted: bool) -> None:
+        if not item.done.done():
+            item.done.set_result(deleted)
 
     async def _flush(self, batch: list[_PendingDelete]) -> None:
         entries = {str(i): item for i, item in enumerate(batch)}
@@ -100,7 +120,7 @@ class BatchDeleter:
             for ok in response.get("Successful", []):
                 item = entries.pop(ok["Id"])
                 self._metrics.deleted.inc()
-                _resolve(item.done, True)
+                self._resolve(item, True)
             for failed in response.get("Failed", []):
                 item = entries[failed["Id"]]
                 if is_gone(failed):
@@ -110,7 +130,7 @@ class BatchDeleter:
                         message_id=item.message_id,
                         code=failed.get("Code"),
                     )
-                    _resolve(item.done, False)
+                    self._resolve(item, False)
                 else:
                     self._metrics.errors.labels("delete").inc()
                     _log.warning(
@@ -127,12 +147,12 @@ class BatchDeleter:
                 "message not deleted after retries: it will be delivered again",
                 message_id=item.message_id,
             )
-            _resolve(item.done, False)
+            self._resolve(item, False)
 
 
-def _resolve(future: asyncio.Future[bool], value: bool) -> None:
-    if not future.done():
-        future.set_result(value)
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def change_visibility(

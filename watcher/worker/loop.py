@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import random
 import time
 from typing import Any
 
 import structlog
+from botocore.config import Config as BotoConfig
 
 from watcher.aws import aio_client_kwargs, aio_session
 from watcher.config import Config
 from watcher.dispatch import Dispatcher, MessageOutcome
 from watcher.errors import ConfigError
 from watcher.handlers import Handler, create_handler
-from watcher.logs import get_logger
+from watcher.logs import get_logger, log_enabled
 from watcher.metrics import Metrics, MetricsServer, Readiness
 from watcher.worker.acks import BatchDeleter, change_visibility, send_to_dead_letter_queue
 from watcher.worker.backoff import retry_delay
@@ -31,7 +33,8 @@ from watcher.worker.queue import (
     require_dead_letter_queue,
 )
 
-_log = get_logger("watcher.worker")
+_LOGGER = "watcher.worker"
+_log = get_logger(_LOGGER)
 _RECEIVE_BATCH = 10  # SQS maximum per ReceiveMessage
 _CAPACITY_LINGER = 0.1  # seconds to gather freed slots into one receive
 _SYSTEM_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp", "MessageGroupId"]
@@ -82,6 +85,9 @@ class Worker:
             pool=cfg.queue.max_in_flight + pollers + 10,
             read_timeout=cfg.queue.wait_time_seconds + 30,
         )
+        # Our requests are built by this module, always the same few shapes: skip botocore's
+        # per-call validation of them against the service model.
+        kwargs["config"] = kwargs["config"].merge(BotoConfig(parameter_validation=False))
         try:
             async with aio_session(cfg.aws).create_client("sqs", **kwargs) as sqs:
                 self._sqs = sqs
@@ -202,7 +208,7 @@ class Worker:
                 task.add_done_callback(self._messages.discard)
 
     async def _handle_message(self, message: dict[str, Any]) -> None:
-        assert self._keeper is not None and self._dispatcher is not None
+        assert self._keeper is not None and self._dispatcher is not None and self._deleter is not None
         message_id = message["MessageId"]
         attributes = message.get("Attributes", {})
         receive_count = int(attributes.get("ApproximateReceiveCount", "1"))
@@ -210,20 +216,25 @@ class Worker:
         self.metrics.in_flight.inc()
         if "SentTimestamp" in attributes:
             self.metrics.lag.observe(max(0.0, time.time() - int(attributes["SentTimestamp"]) / 1000))
+        # No unbinding needed: this task runs in its own copy of the context, which ends with it.
+        structlog.contextvars.bind_contextvars(message_id=message_id, receive_count=receive_count)
         try:
-            with structlog.contextvars.bound_contextvars(message_id=message_id, receive_count=receive_count):
-                try:
-                    outcome = await self._dispatcher.process(message["Body"], message_id, receive_count)
-                except asyncio.CancelledError:
-                    await asyncio.shield(self._hand_back(message))
-                    raise
-                except Exception as exc:  # a bug of ours: retry the message rather than lose or pin it
-                    _log.exception("internal error while dispatching")
-                    self.metrics.errors.labels("dispatch").inc()
-                    outcome = MessageOutcome("retry", f"internal error: {type(exc).__name__}: {exc}")
-                if self._keeper.lost(message_id):
-                    _log.warning("message was redelivered elsewhere while in flight; acknowledging anyway")
-                await self._keeper.untrack(message_id)  # heartbeat ends before any ack or backoff
+            try:
+                outcome = await self._dispatcher.process(message["Body"], message_id, receive_count)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._hand_back(message))
+                raise
+            except Exception as exc:  # a bug of ours: retry the message rather than lose or pin it
+                _log.exception("internal error while dispatching")
+                self.metrics.errors.labels("dispatch").inc()
+                outcome = MessageOutcome("retry", f"internal error: {type(exc).__name__}: {exc}")
+            if self._keeper.lost(message_id):
+                _log.warning("message was redelivered elsewhere while in flight; acknowledging anyway")
+            await self._keeper.untrack(message_id)  # heartbeat ends before any ack or backoff
+            if outcome.status == "ok":  # the common case, without a task of its own: the delete is
+                # queued at once and only waiting for its result can be cancelled
+                _log_done(outcome, await self._deleter.delete(message_id, message["ReceiptHandle"]))
+            else:
                 await asyncio.shield(self._settle(message, outcome, receive_count))
         finally:
             await self._keeper.untrack(message_id)  # never leave a message extended forever
@@ -233,15 +244,8 @@ class Worker:
     async def _settle(self, message: dict[str, Any], outcome: MessageOutcome, receive_count: int) -> None:
         assert self._queue is not None and self._deleter is not None
         message_id, receipt = message["MessageId"], message["ReceiptHandle"]
-        skipped = [s.reason for s in outcome.skipped] or None
         if outcome.status == "ok":
-            deleted = await self._deleter.delete(message_id, receipt)
-            _log.info(
-                "message done",
-                action="deleted" if deleted else "delete_failed",
-                units=len(outcome.units),
-                skipped=skipped,
-            )
+            _log_done(outcome, await self._deleter.delete(message_id, receipt))
             return
         if outcome.status == "permanent":
             sent = await send_to_dead_letter_queue(
@@ -303,6 +307,16 @@ class Worker:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
         _log.info("worker stopped")
+
+
+def _log_done(outcome: MessageOutcome, deleted: bool) -> None:
+    if log_enabled(_LOGGER, logging.INFO):  # skip building the event when INFO is off
+        _log.info(
+            "message done",
+            action="deleted" if deleted else "delete_failed",
+            units=len(outcome.units),
+            skipped=[s.reason for s in outcome.skipped] or None,
+        )
 
 
 def _poll_backoff(failures: int) -> float:
