@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
+from tests.support.containers import RUNTIMES, Jobs, areas_in, containers_of
 from watcher import localstack
 
 ENDPOINT = localstack.ENDPOINT
@@ -122,3 +124,15 @@ def make_queues(sqs: Any, unique: str) -> Iterator[Any]:
     yield make
     for queues in made:
         queues.delete()
+
+
+@pytest.fixture(params=RUNTIMES)
+def jobs(request: pytest.FixtureRequest, s3: Any, unique: str, tmp_path: Path) -> Iterator[Jobs]:
+    """A container-handler test, once per runtime (docker, process). Whatever happened in the test,
+    no container and no work directory may be left behind afterwards."""
+    work_dir = tmp_path / "work"
+    bucket = f"jobs-{unique}"
+    s3.create_bucket(Bucket=bucket)
+    yield Jobs(str(request.param), work_dir, bucket)
+    assert containers_of(work_dir) == []
+    assert areas_in(work_dir) == []

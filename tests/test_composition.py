@@ -81,20 +81,38 @@ def test_a_container_route_declares_its_outputs() -> None:
         [{"uri": "s3://media/frames/", "suffix": ".jpg"}, "s3://archive"],
     )
     assert output_locations(route) == [
-        OutputLocation("media", "frames/", ".jpg", "s3://media/frames"),
-        OutputLocation("archive", "", "", "s3://archive"),
+        OutputLocation("media", "frames/", ".jpg", "s3://media/frames", request_id_folder=True),
+        OutputLocation("archive", "", "", "s3://archive", request_id_folder=True),
     ]
 
 
-def test_under_a_request_id_folder_only_the_outputs_own_prefix_is_fixed() -> None:
-    # keys are frames/<REQUEST_ID>/hd/..., so the path filter says nothing about what follows frames/
-    route = container("frames", [{"uri": "s3://media/frames/", "prefix": "hd/"}])
-    assert output_locations(route) == [OutputLocation("media", "frames/", "", "s3://media/frames")]
+def test_an_output_declares_its_folder_request_id_folder_and_path_filter() -> None:
+    # keys are frames/<REQUEST_ID>/hd/... with the folder, frames/hd/... without it
+    outputs = [{"uri": "s3://media/frames/", "prefix": "hd/"}]
+    for request_id_folder in (True, False):
+        route = container("frames", outputs, request_id_folder=request_id_folder)
+        assert output_locations(route) == [
+            OutputLocation("media", "frames/", "", "s3://media/frames", request_id_folder, "hd/")
+        ]
 
 
-def test_without_the_request_id_folder_the_path_filter_is_part_of_the_key_prefix() -> None:
-    route = container("frames", [{"uri": "s3://media/frames/", "prefix": "hd/"}], request_id_folder=False)
-    assert output_locations(route) == [OutputLocation("media", "frames/hd/", "", "s3://media/frames")]
+@pytest.mark.parametrize(
+    ("prefix", "possible"),
+    [
+        ("", True),
+        ("fra", True),
+        ("frames/", True),
+        ("frames/0a1b", True),  # a request id may start so
+        ("frames/in/", False),  # "i" and "n" are not hex digits: no request id starts so
+        ("frames/" + "a" * 32 + "/hd/x", True),
+        ("frames/" + "a" * 32 + "/sd/", False),  # below the id, the path filter is fixed
+        ("frames/" + "a" * 33, False),  # a request id is 32 digits, then "/"
+        ("video/", False),
+    ],
+)
+def test_the_keys_under_a_request_id_folder_have_a_known_shape(prefix: str, possible: bool) -> None:
+    location = OutputLocation("media", "frames/", request_id_folder=True, path_prefix="hd/")
+    assert location.may_start_with(prefix) is possible
 
 
 def test_a_handler_that_writes_nothing_declares_nothing() -> None:
@@ -271,10 +289,12 @@ def test_without_the_request_id_folder_the_output_path_filter_counts() -> None:
     hd_only = [{"uri": "s3://media/out/", "prefix": "hd/"}]
     routes = [container("sd", hd_only, prefix="out/sd/", request_id_folder=False)]
     assert find_cycles(routes) == []
-    # ...but with the REQUEST_ID folder the keys are out/<REQUEST_ID>/hd/..., and the check cannot
-    # rule out a request id starting like the route's prefix: it reports the possible cycle.
+    # ...nor with the REQUEST_ID folder: keys are out/<32 hex digits>/hd/..., never out/sd/...
     routes = [container("sd", hd_only, prefix="out/sd/", request_id_folder=True)]
-    assert find_cycles(routes) == [["sd", "sd"]]
+    assert find_cycles(routes) == []
+    # A route on out/ sees them either way.
+    routes = [container("all", hd_only, prefix="out/", request_id_folder=True)]
+    assert find_cycles(routes) == [["all", "all"]]
     # And without the folder, a route on out/hd/ does see them.
     routes = [container("hd", hd_only, prefix="out/hd/", request_id_folder=False)]
     assert find_cycles(routes) == [["hd", "hd"]]

@@ -273,7 +273,7 @@ def test_an_unknown_handler_type_names_the_route_by_index_and_name() -> None:
     document = minimal(routes=[{"name": "a", "handler": {"type": "log"}}, {"name": "b", "handler": {"type": "lambda"}}])
     assert (
         one_problem(document)
-        == "routes[1] (b).handler.type: unknown handler type 'lambda' (known: log, python, workflow)"
+        == "routes[1] (b).handler.type: unknown handler type 'lambda' (known: container, log, python, workflow)"
     )
 
 
@@ -366,7 +366,7 @@ def test_all_problems_are_reported_at_once() -> None:
         "queue: set url or name",
         "metrics.port: must be between 0 and 65535, got 70000",
         "routes[0] (a).sufix: unknown field (did you mean suffix?)",
-        "routes[1] (b).handler.type: unknown handler type 'nope' (known: log, python, workflow)",
+        "routes[1] (b).handler.type: unknown handler type 'nope' (known: container, log, python, workflow)",
         "routes[2] (a).name: duplicate route name 'a'",
         "routes[2] (a).handler.level: must be one of debug, info, warning",
     ]

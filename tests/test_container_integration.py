@@ -9,53 +9,17 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
 
-from tests.support.containers import (
-    RUNTIMES,
-    areas_in,
-    container_route,
-    containers_of,
-    keys,
-    processes_with,
-    read,
-    script,
-)
+from tests.support.containers import Jobs, container_route, keys, processes_with, read, script, unit_lines
 from tests.support.process import WatcherProcess, base_config, provision_named_queue, wait_until
 from tests.test_worker_integration import s3_event
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class Jobs:
-    runtime: str
-    work_dir: Path
-    bucket: str
-
-
-@pytest.fixture(params=RUNTIMES)
-def jobs(request: pytest.FixtureRequest, s3: Any, unique: str, tmp_path: Path) -> Iterator[Jobs]:
-    work_dir = tmp_path / "work"
-    bucket = f"jobs-{unique}"
-    s3.create_bucket(Bucket=bucket)
-    yield Jobs(str(request.param), work_dir, bucket)
-    # Whatever happened in the test: no container and no work directory left behind.
-    assert containers_of(work_dir) == []
-    assert areas_in(work_dir) == []
-
-
-def unit_lines(worker: WatcherProcess, count: int, timeout: float = 60) -> list[dict[str, Any]]:
-    try:
-        return worker.wait_for_event("unit finished", count, timeout)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}; the worker wrote:\n{worker.output()[-6000:]}") from None
 
 
 def test_a_script_turns_an_upload_into_outputs_under_its_request_id(

@@ -187,7 +187,7 @@ def test_check_of_a_broken_config_exits_2_and_prints_every_problem(tmp_path: Pat
         "  - queue.wait_time_seconds: must be between 0 and 20, got 30",
         "  - queue: set url or name",
         "  - routes[0] (a).sufix: unknown field (did you mean suffix?)",
-        "  - routes[1] (b).handler.type: unknown handler type 'lgo' (known: log, python, workflow)",
+        "  - routes[1] (b).handler.type: unknown handler type 'lgo' (known: container, log, python, workflow)",
     ]
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -39,3 +41,17 @@ async def shielded(awaitable: Awaitable[R]) -> R:
     """Finish a clean-up step even when the caller is being cancelled (shutdown, a route's
     timeout): the step runs to its end; the cancellation still reaches the caller afterwards."""
     return await asyncio.shield(asyncio.ensure_future(awaitable))
+
+
+def shutdown(timeout: float = 2.0) -> None:
+    """Stop the pool at exit: idle threads end at once, busy ones get ``timeout`` seconds (the caller
+    then reports any still running rather than wait for them)."""
+    global _executor
+    if _executor is None:
+        return
+    _executor.shutdown(wait=False, cancel_futures=True)
+    _executor = None
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread.name.startswith("watcher-blocking"):
+            thread.join(max(0.0, deadline - time.monotonic()))

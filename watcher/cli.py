@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from watcher import __version__
+from watcher import __version__, blocking
 from watcher.config import Config, load_config
 from watcher.errors import ConfigError, MessageFormatError
 from watcher.logs import configure_logging, get_logger
@@ -96,6 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         with contextlib.suppress(TimeoutError):
             loop.run_until_complete(asyncio.wait_for(loop.shutdown_default_executor(), 2))
         loop.close()
+        blocking.shutdown()
     # A blocking handler cancelled at the end of the grace period may still hold a thread; the
     # interpreter would wait for it at exit, which is exactly what the grace period forbids.
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):

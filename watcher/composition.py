@@ -20,15 +20,37 @@ from watcher.config import RouteConfig
 UPLOAD_EVENTS = ("s3:ObjectCreated:Put", "s3:ObjectCreated:CompleteMultipartUpload")
 
 
+_HEX = frozenset("0123456789abcdef")
+REQUEST_ID_LENGTH = 32
+
+
 @dataclass(frozen=True, slots=True)
 class OutputLocation:
-    """Objects a route writes: in ``bucket``, keys starting with ``key_prefix`` and ending with
-    ``suffix`` (both may be empty); ``uri`` is how the configuration wrote it, for messages."""
+    """Objects a route writes, keys shaped ``key_prefix`` [``<request id>/``] ``path_prefix`` ...
+    ``suffix`` in ``bucket``; ``uri`` is how the configuration wrote it, for messages."""
 
     bucket: str
-    key_prefix: str
+    key_prefix: str  # the output folder, "" or ending in "/"
     suffix: str = ""
     uri: str = ""
+    request_id_folder: bool = False  # a 32-hex-digit REQUEST_ID folder follows key_prefix
+    path_prefix: str = ""  # the output filter's prefix, below the request id folder
+
+    def may_start_with(self, prefix: str) -> bool:
+        """Could a key written here start with ``prefix`` (or ``prefix`` with such a key)?"""
+        head = min(len(prefix), len(self.key_prefix))
+        if prefix[:head] != self.key_prefix[:head]:
+            return False
+        rest = prefix[len(self.key_prefix) :]
+        if self.request_id_folder and rest:
+            if not set(rest[:REQUEST_ID_LENGTH]) <= _HEX:
+                return False
+            rest = rest[REQUEST_ID_LENGTH:]
+            if rest and rest[0] != "/":
+                return False
+            rest = rest[1:]
+        head = min(len(rest), len(self.path_prefix))
+        return rest[:head] == self.path_prefix[:head]
 
 
 def output_locations(route: RouteConfig) -> list[OutputLocation]:
@@ -43,7 +65,7 @@ def may_feed(location: OutputLocation, route: RouteConfig) -> bool:
     """Could an object written at ``location`` trigger ``route``?"""
     if route.bucket is not None and route.bucket != location.bucket:
         return False
-    if not (route.prefix.startswith(location.key_prefix) or location.key_prefix.startswith(route.prefix)):
+    if not location.may_start_with(route.prefix):
         return False
     if not (route.suffix.endswith(location.suffix) or location.suffix.endswith(route.suffix)):
         return False
@@ -84,15 +106,20 @@ def find_cycles(routes: Sequence[RouteConfig]) -> list[list[str]]:
 
 
 def cycle_problems(routes: Sequence[RouteConfig]) -> list[str]:
+    """One problem per cycle, on the ``handler.output`` field of the cycle's first route."""
+    index = {route.name: i for i, route in enumerate(routes)}
+    through = {name: dict(targets) for name, targets in feeds(routes).items()}
     problems = []
     for cycle in find_cycles(routes):
-        path = " -> ".join(cycle)
+        first = cycle[0]
+        where = f"routes[{index[first]}] ({first}).handler.output"
+        uri = through[first][cycle[1]]
         if len(cycle) == 2:
-            what = f"route {cycle[0]} writes where it reads"
+            what = f"{uri} is watched by the route itself ({first} -> {first})"
         else:
-            what = "each route's output triggers the next"
+            what = f"{uri} starts a cycle of routes {' -> '.join(cycle)} (each one's output triggers the next)"
         problems.append(
-            f"routes: {path}: {what}, so every result would be processed again, forever; "
+            f"{where}: {what}: every result would be processed again, forever; "
             "change an output location or a route's prefix/suffix"
         )
     return problems

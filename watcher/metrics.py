@@ -105,7 +105,7 @@ class Metrics:
         )
         self.container_outputs_skipped = Counter(
             "watcher_container_outputs_skipped",
-            "Entries of a job's output folder not uploaded: symlink, hardlink, special, too_many",
+            "Entries of a job's output folder not uploaded: symlink, hardlink, special, too_many, changed",
             ["route", "reason"],
             registry=r,
         )
@@ -117,7 +117,7 @@ class Metrics:
         )
         self.container_leftovers = Counter(
             "watcher_container_leftovers_removed",
-            "Containers and work areas of dead workers removed at start",
+            "What dead workers left, removed at start: work_dir, docker (containers), process (scripts)",
             ["kind"],
             registry=r,
         )

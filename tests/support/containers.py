@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tests.support.fixtures import FIXTURES
 from tests.support.images import busybox_image, docker_client
+from tests.support.process import WatcherProcess
 
 RUNTIMES = ("docker", "process")
+
+
+@dataclass
+class Jobs:
+    """What the ``jobs`` fixture gives a test: the runtime under test, its work folder, a bucket."""
+
+    runtime: str
+    work_dir: Path
+    bucket: str
+
+
+def unit_lines(worker: WatcherProcess, count: int, timeout: float = 60) -> list[dict[str, Any]]:
+    """The worker's first ``count`` "unit finished" lines (its whole output when they never come)."""
+    try:
+        return worker.wait_for_event("unit finished", count, timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the worker wrote:\n{worker.output()[-6000:]}") from None
 
 
 def script(name: str) -> str:
@@ -33,7 +52,12 @@ def containers_of(work_dir: Path) -> list[Any]:
 
 
 def areas_in(work_dir: Path) -> list[Path]:
+    """Work areas (folders) and their lock files: a stopped worker leaves neither."""
     return sorted(work_dir.glob("area-*")) if work_dir.exists() else []
+
+
+def area_folders(work_dir: Path) -> list[Path]:
+    return [path for path in areas_in(work_dir) if path.is_dir()]
 
 
 def processes_with(text: str) -> list[int]:
@@ -47,6 +71,26 @@ def processes_with(text: str) -> list[int]:
         if text in command and int(proc.name) != os.getpid():
             found.append(int(proc.name))
     return found
+
+
+def scripts_running_in(work_dir: Path) -> list[int]:
+    """Host processes of jobs whose work areas live in ``work_dir`` (by the TMP_OUTPUT_DIR they got)."""
+    marker = f"TMP_OUTPUT_DIR={work_dir}/".encode()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if any(v.startswith(marker) for v in (proc / "environ").read_bytes().split(b"\0")):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def jobs_running(runtime: str, work_dir: Path) -> bool:
+    """Is a job of a worker using ``work_dir`` running now: a container, or a host process?"""
+    if runtime == "docker":
+        return any(c.status == "running" for c in containers_of(work_dir))
+    return bool(scripts_running_in(work_dir))
 
 
 def keys(s3: Any, bucket: str, prefix: str = "") -> list[str]:

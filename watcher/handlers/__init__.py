@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from watcher.config import AwsConfig, HandlerSpec, RouteConfig
 from watcher.handlers.base import Handler, HandlerContext, HandlerType
 from watcher.handlers.container import ContainerHandler
@@ -31,4 +33,13 @@ def create_handler(route: RouteConfig, *, metrics: Metrics | None = None, aws: A
     return HANDLER_TYPES[route.handler.type].create(route, route.handler.options, context)
 
 
-__all__ = ["HANDLER_TYPES", "Handler", "HandlerContext", "create_handler", "validate_handler"]
+async def start_handlers(handlers: Mapping[str, Handler]) -> None:
+    """Let the handlers that have a ``start`` prepare before the first message (the container
+    handler opens its work area and removes what a crashed worker left behind)."""
+    for handler in handlers.values():
+        start = getattr(handler, "start", None)
+        if start is not None:
+            await start()
+
+
+__all__ = ["HANDLER_TYPES", "Handler", "HandlerContext", "create_handler", "start_handlers", "validate_handler"]

@@ -15,6 +15,7 @@ success, so a downstream route never sees half a result; the log is uploaded eit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -81,13 +82,17 @@ class ContainerHandler:
         parsed, _ = parse_options(options)
         if parsed is None:
             return []
-        locations = []
-        for target in parsed.outputs:
-            # Under a REQUEST_ID folder only the folder's own prefix is fixed; the path filter
-            # then applies below the (unpredictable) request id.
-            fixed = target.folder("", False) + ("" if parsed.request_id_folder else target.prefix)
-            locations.append(OutputLocation(target.bucket, fixed, target.suffix, target.uri))
-        return locations
+        return [
+            OutputLocation(
+                target.bucket,
+                target.folder("", False),
+                target.suffix,
+                target.uri,
+                request_id_folder=parsed.request_id_folder,
+                path_prefix=target.prefix,
+            )
+            for target in parsed.outputs
+        ]
 
     # --- life cycle -----------------------------------------------------------------------------
 
@@ -96,7 +101,11 @@ class ContainerHandler:
         the worker at start; the first unit calls it too when nobody did."""
         if self._started is None:
             self._started = asyncio.ensure_future(self._start())
-        await asyncio.shield(self._started)
+        try:
+            await asyncio.shield(self._started)
+        except Exception:
+            self._started = None  # a failed start (work dir not writable) is tried again next time
+            raise
 
     async def _start(self) -> None:
         await run_blocking(self._area.open)
@@ -104,8 +113,8 @@ class ContainerHandler:
         containers = await self._runtime.sweep(is_abandoned)
         if areas:
             self._metrics.container_leftovers.labels("work_dir").inc(len(areas))
-        if containers:
-            self._metrics.container_leftovers.labels("container").inc(containers)
+        if containers:  # containers (docker) or processes (process) of dead workers
+            self._metrics.container_leftovers.labels(self._runtime.name).inc(containers)
         if areas or containers:
             _log.warning(
                 "removed what a previous run left behind",
@@ -172,7 +181,11 @@ class ContainerHandler:
         ending = f"; output ends with: {tail[-_REASON_TAIL:]!r}" if tail else ""
         if result.timed_out:
             return RetryableError(f"timed out after {options.timeout_seconds:g}s: the job was killed{ending}")
-        if result.exit_code == 0 and not result.oom_killed:
+        if result.exit_code == 0:
+            # Docker also flags OOM when only a child process was killed and the script went on:
+            # the script's exit code decides; the summary line says so.
+            if result.oom_killed:
+                structlog.contextvars.bind_contextvars(oom_killed=True)
             return None
         code = result.exit_code
         permanent = code in options.permanent_exit_codes
@@ -199,15 +212,21 @@ class ContainerHandler:
         gate = asyncio.Semaphore(_UPLOADS_AT_ONCE)
         metadata = {"watcher-request-id": request_id, "watcher-route": route, "watcher-source": unit.record.uri}
 
-        async def upload(output: OutputFile, bucket: str, key: str) -> None:
+        async def upload(output: OutputFile, bucket: str, key: str) -> bool:
             async with gate:
-                with open_output(job.output, output) as source:
+                with contextlib.ExitStack() as stack:
+                    try:
+                        source = stack.enter_context(open_output(job.output, output))
+                    except OSError as exc:  # swapped for a link or another file since the walk
+                        self._metrics.container_outputs_skipped.labels(route, "changed").inc()
+                        _log.warning("output not uploaded", path=output.relative, reason="changed", error=str(exc))
+                        return False
                     await self._transfer.upload(source, bucket, key, metadata)
             self._metrics.container_bytes.labels(route, "upload").inc(output.size)
             self._metrics.container_outputs.labels(route).inc()
+            return True
 
-        await asyncio.gather(*(upload(*item) for item in plan))
-        return len(plan)
+        return sum(await asyncio.gather(*(upload(*item) for item in plan)))
 
     async def _upload_log(self, unit: Unit, job: JobDir, request_id: str, must_succeed: bool) -> None:
         """The job's whole output next to its results; when the job failed, a failed upload only
@@ -255,9 +274,9 @@ def contract_environment(unit: Unit, paths: JobPaths, input_name: str) -> dict[s
 def _result_label(result: JobResult) -> str:
     if result.timed_out:
         return "timeout"
-    if result.oom_killed:
-        return "oom"
-    return "ok" if result.exit_code == 0 else "exit_code"
+    if result.exit_code == 0:
+        return "ok"
+    return "oom" if result.oom_killed else "exit_code"
 
 
 def _ms_since(clock: float) -> float:

@@ -37,8 +37,8 @@ FIELDS = (
 OUTPUT_FIELDS = ("uri", "prefix", "suffix")
 RUNTIMES = ("docker", "process")
 PULL_POLICIES = ("if-not-present", "always", "never")
-_MEMORY = re.compile(r"^(\d+)([bkmg]?)$", re.IGNORECASE)
-_MEMORY_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$", re.IGNORECASE)  # as Docker reads it
+_MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _MIN_MEMORY = 6 << 20  # Docker refuses less than 6 MB
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The contract's own variables: a route's environment may not replace them.
@@ -109,7 +109,10 @@ class ContainerOptions:
 
 
 def default_work_dir() -> Path:
-    return Path(os.environ.get("WATCHER_WORK_DIR") or Path(tempfile.gettempdir()) / "watcher-jobs")
+    """``$WATCHER_WORK_DIR``, else a folder of this user's under the temporary directory (a
+    per-user name: another user must not be able to create it first)."""
+    configured = os.environ.get("WATCHER_WORK_DIR")
+    return Path(configured) if configured else Path(tempfile.gettempdir()) / f"watcher-jobs-{os.geteuid()}"
 
 
 def parse_s3_uri(value: Any) -> tuple[str, str] | None:
@@ -123,13 +126,14 @@ def parse_s3_uri(value: Any) -> tuple[str, str] | None:
 
 
 def parse_memory(value: Any) -> int | None:
-    """``512m`` / ``1g`` / ``1048576`` -> bytes; None when not a size Docker accepts."""
+    """``512m`` / ``512MiB`` / ``1.5g`` / ``1048576`` -> bytes (units of 1024, as Docker counts);
+    None when not a size Docker accepts."""
     if isinstance(value, bool):
         return None
     match = _MEMORY.match(str(value).strip())
     if not match:
         return None
-    size = int(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()]
+    size = int(float(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()])
     return size if size >= _MIN_MEMORY else None
 
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from watcher.errors import ConfigError
+
 _AREA_PREFIX = "area-"
 _MAX_NAME_BYTES = 200  # well under NAME_MAX (255) on every common file system
 MAX_OUTPUT_FILES = 10_000
@@ -86,7 +88,8 @@ class WorkArea:
         self._lock_fd: int | None = None
 
     def open(self) -> None:
-        self.base.mkdir(parents=True, exist_ok=True)
+        self.base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        check_private(self.base)
         lock_path = self.path.with_name(self.path.name + ".lock")
         while True:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -140,6 +143,18 @@ class WorkArea:
                 _remove_tree(area)
                 removed.append(area)
         return removed
+
+
+def check_private(base: Path) -> None:
+    """Refuse a work folder that someone else could tamper with: jobs' inputs and outputs pass
+    through it, so it must be ours and writable by nobody else (``/tmp`` itself would not do)."""
+    info = base.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigError([f"work_dir {base}: not a directory (a symlink is not accepted)"])
+    if info.st_uid != os.geteuid():
+        raise ConfigError([f"work_dir {base}: owned by uid {info.st_uid}, not by this process (uid {os.geteuid()})"])
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError([f"work_dir {base}: writable by group or others (mode {info.st_mode & 0o777:o})"])
 
 
 def is_abandoned(area: Path) -> bool:
