@@ -1,12 +1,12 @@
 """Dispatch: one message body -> units -> one outcome. No SQS involved: this is the part the
 Lambda shim will share with the worker. Also the worker's parts that can be checked without SQS:
-capacity and the delete batching (with a fake client)."""
+capacity, the delete batching and when a message gives its slot back (with a fake client)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -19,6 +19,10 @@ from watcher.handlers import create_handler
 from watcher.metrics import Metrics
 from watcher.routing import Unit
 from watcher.worker.acks import BatchDeleter
+from watcher.worker.capacity import Capacity
+from watcher.worker.heartbeat import VisibilityKeeper
+from watcher.worker.loop import Worker
+from watcher.worker.queue import QueueInfo
 
 seen: list[tuple[str, str]] = []
 contexts: list[dict[str, Any]] = []
@@ -176,20 +180,18 @@ async def test_units_log_with_their_context_and_leave_none_behind(records: int) 
 
 
 async def test_capacity_lingers_to_gather_a_full_batch_of_slots() -> None:
-    from watcher.worker.capacity import Capacity
-
     capacity = Capacity(10)
     assert await capacity.acquire_up_to(10) == 10
 
     async def release_one_by_one() -> None:
         for _ in range(10):
             await asyncio.sleep(0.001)
-            await capacity.release(1)
+            capacity.release(1)
 
     releasing = asyncio.create_task(release_one_by_one())
     assert await capacity.acquire_up_to(10, linger=1.0) == 10  # not 1: the slots freed one by one
     await releasing
-    await capacity.release(10)
+    capacity.release(10)
     assert await capacity.acquire_up_to(10, linger=0.0) == 10
 
 
@@ -216,6 +218,15 @@ class FakeSqs:
         return {}
 
 
+async def eventually(predicate: Callable[[], bool], what: str) -> None:
+    """Let the loop run until ``predicate`` holds (a guard against hanging, not a timing check)."""
+    for _ in range(5000):
+        if predicate():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"never happened: {what}")
+
+
 async def test_deletes_go_in_batches_of_ten_and_each_caller_learns_its_result() -> None:
     sqs, metrics = FakeSqs(), Metrics()
     deleter = BatchDeleter(sqs, "q", metrics)
@@ -228,3 +239,98 @@ async def test_deletes_go_in_batches_of_ten_and_each_caller_learns_its_result() 
     assert sorted(len(batch) for batch in sqs.batches) == [5, 10, 10]
     assert sorted(r for batch in sqs.batches for r in batch) == sorted(f"r{i}" for i in range(25))
     assert metrics.deleted._value.get() == 25
+
+
+async def test_deletes_pending_at_once_are_bounded() -> None:
+    sqs = FakeSqs()
+    sqs.gate.clear()  # SQS does not answer yet
+    deleter = BatchDeleter(sqs, "q", Metrics(), max_pending=10)
+    collector = asyncio.create_task(deleter.run())
+    try:
+        pending = [deleter.submit(f"m{i}", f"r{i}") for i in range(10)]
+        assert None not in pending
+        assert deleter.submit("m10", "r10") is None  # full: refused, not queued
+        waiting = asyncio.create_task(deleter.delete("m10", "r10"))  # waits for room instead
+        await eventually(lambda: len(sqs.batches) == 1, "the first batch sent")
+        assert not waiting.done() and sqs.batches == [[f"r{i}" for i in range(10)]]
+        sqs.gate.set()
+        assert await asyncio.wait_for(waiting, 10) is True
+        assert [await future for future in pending if future is not None] == [True] * 10
+        assert sqs.batches[1] == ["r10"]
+    finally:
+        collector.cancel()
+
+
+def fake_worker(max_pending: int) -> tuple[Worker, FakeSqs]:
+    config = parse_config(
+        {
+            "queue": {"name": "q", "max_in_flight": 20},
+            "routes": [
+                {"name": "fine", "prefix": "ok/", "handler": {"type": "log"}},
+                {"name": "flaky", "prefix": "bad/", "handler": {"type": "python", "function": f"{__name__}:retry"}},
+            ],
+        },
+        environ={},
+    )
+    sqs, metrics = FakeSqs(), Metrics()
+    worker = Worker(config, metrics)
+    worker._sqs = sqs
+    worker._queue = QueueInfo("q", "arn:aws:sqs:us-east-1:000000000000:q", "dlq", 5)
+    worker._keeper = VisibilityKeeper(sqs, "q", 30, metrics)
+    worker._deleter = BatchDeleter(sqs, "q", metrics, max_pending=max_pending)
+    worker._dispatcher = Dispatcher(config, {r.name: create_handler(r) for r in config.routes}, metrics)
+    return worker, sqs
+
+
+def sqs_message(message_id: str, key: str) -> dict[str, Any]:
+    return {"MessageId": message_id, "ReceiptHandle": f"r-{message_id}", "Body": body(key), "Attributes": {}}
+
+
+async def handle(worker: Worker, messages: list[dict[str, Any]]) -> list[asyncio.Task[None]]:
+    """What a poller does: take the slots, then track and start one task per message."""
+    assert await worker.capacity.acquire_up_to(len(messages)) == len(messages)
+    assert worker._keeper is not None
+    for message in messages:
+        worker._keeper.track(message["MessageId"], message["ReceiptHandle"])
+    return [asyncio.create_task(worker._handle_message(m)) for m in messages]
+
+
+async def test_a_done_message_frees_its_slot_before_the_delete_returns_a_failed_one_after_its_backoff() -> None:
+    worker, sqs = fake_worker(max_pending=40)
+    assert worker._deleter is not None
+    collector = asyncio.create_task(worker._deleter.run())
+    sqs.gate.clear()
+    try:
+        done, failed = await handle(worker, [sqs_message("a", "ok/a.csv"), sqs_message("b", "bad/b.csv")])
+        await eventually(lambda: bool(sqs.batches and sqs.visibility), "the delete and the backoff sent")
+        # The delete is under way and the message task still waits for it, but the slot is free again;
+        # the failed message keeps its slot until its backoff is set.
+        assert not done.done() and not failed.done()
+        assert worker.capacity._free == 19
+        assert worker.metrics.in_flight._value.get() == 1
+        sqs.gate.set()
+        await asyncio.wait_for(asyncio.gather(done, failed), 10)
+    finally:
+        collector.cancel()
+    assert worker.capacity._free == 20 and worker.metrics.in_flight._value.get() == 0
+    assert sqs.batches == [["r-a"]]
+    assert [receipt for receipt, _ in sqs.visibility] == ["r-b"]
+    assert worker.metrics.deleted._value.get() == 1 and worker.metrics.retried._value.get() == 1
+
+
+async def test_when_the_deletes_pending_are_at_their_cap_a_done_message_keeps_its_slot() -> None:
+    worker, sqs = fake_worker(max_pending=10)
+    assert worker._deleter is not None
+    collector = asyncio.create_task(worker._deleter.run())
+    sqs.gate.clear()
+    try:
+        tasks = await handle(worker, [sqs_message(f"m{i}", f"ok/{i}.csv") for i in range(11)])
+        await eventually(lambda: len(sqs.batches) == 1, "the first delete batch sent")
+        assert worker.capacity._free == 19  # ten freed theirs; the eleventh waits for room, holding its slot
+        sqs.gate.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    finally:
+        collector.cancel()
+    assert worker.capacity._free == 20
+    assert sorted(r for batch in sqs.batches for r in batch) == sorted(f"r-m{i}" for i in range(11))
+    assert worker.metrics.deleted._value.get() == 11

@@ -267,6 +267,39 @@ def test_metrics_health_and_readiness_over_http(make_queues: Any, tmp_path: Path
         assert worker.stop() == 0
 
 
+def test_max_in_flight_bounds_the_units_running_at_once_and_each_message_is_handled_and_deleted_once(
+    make_queues: Any, tmp_path: Path
+) -> None:
+    queues = make_queues()
+    calls_file = tmp_path / "calls.jsonl"
+    config = base_config(
+        queues.url,
+        [python_route("steady", "sleep", calls_file, options={"seconds": 0.2})],
+        queue={"max_in_flight": 3},
+    )
+    worker = WatcherProcess(config, tmp_path)
+    try:
+        worker.wait_started()
+        keys = [f"in/{index}.csv" for index in range(15)]
+        for key in keys:
+            queues.send(s3_event("b", key))
+        wait_until(lambda: worker.metric("watcher_sqs_messages_deleted_total") == 15, 60, what="15 deletes")
+        records = calls(calls_file)
+        assert sorted(c["key"] for c in records if c["event"] == "call") == sorted(keys)
+        # A slot is given back once a message's units are done (its delete may still be under way),
+        # so at most max_in_flight units ever run at once. At equal times, count the end first.
+        running = peak = 0
+        for _, starts in sorted((c["time"], c["event"] == "call") for c in records):
+            running += 1 if starts else -1
+            peak = max(peak, running)
+        assert peak <= 3
+        wait_until(lambda: queues.depth() == {"visible": 0, "in_flight": 0}, 10, what="an empty queue")
+        assert worker.metric("watcher_sqs_messages_received_total") == 15
+        assert worker.metric("watcher_sqs_messages_in_flight") == 0
+    finally:
+        assert worker.stop() == 0
+
+
 def test_a_second_signal_exits_at_once(make_queues: Any, tmp_path: Path) -> None:
     queues = make_queues(visibility_timeout=60)
     calls_file = tmp_path / "calls.jsonl"

@@ -40,24 +40,45 @@ class _PendingDelete:
 
 class BatchDeleter:
     """Collects deletes for up to ``linger`` seconds or 10 entries, then sends one
-    ``DeleteMessageBatch``; partial failures are retried entry by entry."""
+    ``DeleteMessageBatch``; partial failures are retried entry by entry.
 
-    def __init__(self, sqs: Any, queue_url: str, metrics: Metrics, linger: float = 0.02) -> None:
+    At most ``max_pending`` deletes are queued or under way at once: ``submit`` refuses more and
+    ``delete`` waits for room, so a slow or failing SQS holds the worker back instead of letting
+    deletes pile up."""
+
+    def __init__(
+        self, sqs: Any, queue_url: str, metrics: Metrics, linger: float = 0.02, max_pending: int = 100
+    ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
         self._metrics = metrics
         self._linger = linger
+        self._max_pending = max(_BATCH, max_pending)
+        self._outstanding = 0  # submitted and not yet resolved
         self._queued: deque[_PendingDelete] = deque()
+        self._room = asyncio.Event()
         self._waiter: asyncio.Future[None] | None = None  # the collector, waiting for entries
         self._wake_at = 1  # ... until this many are queued
         self._flushes: set[asyncio.Task[None]] = set()
 
-    async def delete(self, message_id: str, receipt: str) -> bool:
+    def submit(self, message_id: str, receipt: str) -> asyncio.Future[bool] | None:
+        """Queue a delete and return the future of its result, or None when ``max_pending`` deletes
+        are already pending. Synchronous, so that a caller cannot be cancelled half-way."""
+        if self._outstanding >= self._max_pending:
+            return None
+        self._outstanding += 1
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queued.append(_PendingDelete(message_id, receipt, done))
         waiter = self._waiter
         if waiter is not None and len(self._queued) >= self._wake_at and not waiter.done():
             waiter.set_result(None)
+        return done
+
+    async def delete(self, message_id: str, receipt: str) -> bool:
+        """Delete (batched), waiting for room first when ``max_pending`` deletes are pending."""
+        while (done := self.submit(message_id, receipt)) is None:
+            self._room.clear()
+            await self._room.wait()
         return await asyncio.shield(done)
 
     async def run(self) -> None:
@@ -96,6 +117,8 @@ class BatchDeleter:
     def _resolve(self, item: _PendingDelete, deleted: bool) -> None:
         if not item.done.done():
             item.done.set_result(deleted)
+            self._outstanding -= 1
+            self._room.set()
 
     async def _flush(self, batch: list[_PendingDelete]) -> None:
         entries = {str(i): item for i, item in enumerate(batch)}

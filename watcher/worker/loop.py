@@ -19,7 +19,7 @@ from watcher.aws import aio_client_kwargs, aio_session
 from watcher.config import Config
 from watcher.dispatch import Dispatcher, MessageOutcome
 from watcher.errors import ConfigError
-from watcher.handlers import Handler, create_handler, start_handlers
+from watcher.handlers import Handler, create_handler
 from watcher.logs import get_logger, log_enabled
 from watcher.metrics import Metrics, MetricsServer, Readiness
 from watcher.worker.acks import BatchDeleter, change_visibility, send_to_dead_letter_queue
@@ -37,6 +37,7 @@ _LOGGER = "watcher.worker"
 _log = get_logger(_LOGGER)
 _RECEIVE_BATCH = 10  # SQS maximum per ReceiveMessage
 _CAPACITY_LINGER = 0.1  # seconds to gather freed slots into one receive
+_PENDING_DELETES_PER_SLOT = 2  # deletes queued or under way, per max_in_flight slot
 _SYSTEM_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp", "MessageGroupId"]
 _FATAL_QUEUE_CODES = {
     "AWS.SimpleQueueService.NonExistentQueue",
@@ -96,10 +97,14 @@ class Worker:
                     return  # stopped before the queue answered
                 self._dlq_url = require_dead_letter_queue(self._queue)
                 handlers = {r.name: create_handler(r, metrics=self.metrics, aws=cfg.aws) for r in cfg.routes}
-                await start_handlers(handlers)
                 self._dispatcher = Dispatcher(cfg, handlers, self.metrics)
                 self._keeper = VisibilityKeeper(sqs, self._queue.url, cfg.queue.visibility_timeout, self.metrics)
-                self._deleter = BatchDeleter(sqs, self._queue.url, self.metrics)
+                # Slots are freed before the delete round trip, so the deletes pending are bounded
+                # instead (1 x max_in_flight was reached at every other receive in the benchmark).
+                # The worker holds at most 3 x max_in_flight received messages.
+                self._deleter = BatchDeleter(
+                    sqs, self._queue.url, self.metrics, max_pending=_PENDING_DELETES_PER_SLOT * cfg.queue.max_in_flight
+                )
                 depth = QueueDepthPoller(
                     sqs,
                     self._queue.url,
@@ -177,10 +182,10 @@ class Worker:
                     MessageAttributeNames=["All"],
                 )
             except asyncio.CancelledError:
-                await self.capacity.release(slots)
+                self.capacity.release(slots)
                 raise
             except Exception as exc:  # transient SQS/network errors never kill the worker
-                await self.capacity.release(slots)
+                self.capacity.release(slots)
                 failures += 1
                 delay = _poll_backoff(failures)
                 self.metrics.errors.labels("receive").inc()
@@ -199,7 +204,7 @@ class Worker:
             failures = 0
             self.readiness.ok()
             messages = response.get("Messages", [])
-            await self.capacity.release(slots - len(messages))
+            self.capacity.release(slots - len(messages))
             if not messages and cfg.wait_time_seconds == 0:
                 await asyncio.sleep(1.0)  # short polling on an empty queue: don't spin
             for message in messages:
@@ -219,6 +224,7 @@ class Worker:
             self.metrics.lag.observe(max(0.0, time.time() - int(attributes["SentTimestamp"]) / 1000))
         # No unbinding needed: this task runs in its own copy of the context, which ends with it.
         structlog.contextvars.bind_contextvars(message_id=message_id, receive_count=receive_count)
+        holds_slot = True
         try:
             try:
                 outcome = await self._dispatcher.process(message["Body"], message_id, receive_count)
@@ -232,15 +238,23 @@ class Worker:
             if self._keeper.lost(message_id):
                 _log.warning("message was redelivered elsewhere while in flight; acknowledging anyway")
             await self._keeper.untrack(message_id)  # heartbeat ends before any ack or backoff
-            if outcome.status == "ok":  # the common case, without a task of its own: the delete is
-                # queued at once and only waiting for its result can be cancelled
-                _log_done(outcome, await self._deleter.delete(message_id, message["ReceiptHandle"]))
-            else:
-                await asyncio.shield(self._settle(message, outcome, receive_count))
+            if outcome.status == "ok":
+                # Every unit succeeded: queue the delete and give the slot back at once, so the next
+                # receive overlaps the delete round trip. When too many deletes are pending already,
+                # the slot is kept while waiting for room (in _settle): deletes cannot pile up.
+                deleted = self._deleter.submit(message_id, message["ReceiptHandle"])
+                if deleted is not None:
+                    holds_slot = False
+                    self.metrics.in_flight.dec()
+                    self.capacity.release(1)
+                    _log_done(outcome, await asyncio.shield(deleted))
+                    return
+            await asyncio.shield(self._settle(message, outcome, receive_count))
         finally:
+            if holds_slot:
+                self.metrics.in_flight.dec()
+                self.capacity.release(1)
             await self._keeper.untrack(message_id)  # never leave a message extended forever
-            self.metrics.in_flight.dec()
-            await self.capacity.release(1)
 
     async def _settle(self, message: dict[str, Any], outcome: MessageOutcome, receive_count: int) -> None:
         assert self._queue is not None and self._deleter is not None
