@@ -34,6 +34,8 @@ UPLOADS = [
     "raw/README.txt",  # not routed: S3's notification filter never sends it
 ]
 
+BODIES = {"raw/sales 2026-11.csv": b"region,amount\nnorth,120\nsouth,80\n"}
+
 
 def scrape(port: int) -> dict[str, float]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
@@ -95,7 +97,7 @@ def main() -> int:
             aws_secret_access_key="test",
         )
         for key in UPLOADS:
-            s3.put_object(Bucket="data-lake", Key=key, Body=b"demo")
+            s3.put_object(Bucket="data-lake", Key=key, Body=BODIES.get(key, b"demo"))
             print("   s3://data-lake/" + key)
         finished = 0
 
@@ -108,6 +110,12 @@ def main() -> int:
             print("expected 2 units of work within 30 s", file=sys.stderr)
             return 1
         time.sleep(1)
+        print("== outputs of the container job (route raw-csv)")
+        for item in s3.list_objects_v2(Bucket="data-lake", Prefix="reports/").get("Contents", []):
+            print(f"   s3://data-lake/{item['Key']}")
+            if item["Key"].endswith(".stats.txt"):
+                body = s3.get_object(Bucket="data-lake", Key=item["Key"])["Body"].read().decode()
+                print("".join(f"     | {line}\n" for line in body.splitlines()), end="")
         metrics = scrape(config.metrics.port)
         print(f"== metrics (http://127.0.0.1:{config.metrics.port}/metrics)")
         for name, value in sorted(metrics.items()):
