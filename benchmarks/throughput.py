@@ -26,7 +26,10 @@ notification bodies (URL-encoded keys) through SendMessageBatch:
 It prints messages/s, CPU ms per message (the worker's for (a), this process's for (b) and (c),
 LocalStack's when it runs as a local process), the ratios a/b and a/c and whether the target
 a >= 0.9 x b was met, and writes everything to benchmarks/results/throughput-<timestamp>.json
-(git-ignored). With ``--repeat R`` the phases run R times in turn and the table shows medians.
+(git-ignored). With ``--repeat R`` the phases run R times in turn and the table shows medians; the
+a/b of each round is printed too, and the target is judged on their median (the two phases of a
+round run seconds apart, under the same background load). The load average before and after is
+printed, since other work on the machine moves the figures.
 """
 
 from __future__ import annotations
@@ -434,6 +437,9 @@ def report(results: dict[str, Any]) -> str:
     lines = [
         f"N={results['messages']} messages, concurrency C={results['concurrency']}, {results['endpoint']}"
         + (f", median of {repeat} rounds" if repeat > 1 else ""),
+        "load average (1, 5, 15 min) before: {} after: {}".format(
+            *(" ".join(f"{x:.2f}" for x in results["load_average"][when]) for when in ("before", "after"))
+        ),
         "",
         f"{'phase':<24} {'messages':>8} {'seconds':>8} {'msg/s':>8} {'CPU ms/msg':>10} {'LocalStack':>10}"
         + ("   msg/s range" if repeat > 1 else ""),
@@ -450,14 +456,24 @@ def report(results: dict[str, Any]) -> str:
     worker = results["worker"]
     lines += [
         "",
-        f"a/b = {results['ratio_a_b']:.2f}   a/c = {results['ratio_a_c']:.2f}",
+        f"a/b = {results['ratio_a_b']:.2f}   a/c = {results['ratio_a_c']:.2f}"
+        + (" (ratios of the medians above)" if repeat > 1 else ""),
+        *(
+            [
+                "a/b per round: "
+                + ", ".join(f"{r:.2f}" for r in results["ratios_a_b"])
+                + f"; median {results['ratio_a_b_median']:.2f}"
+            ]
+            if repeat > 1
+            else []
+        ),
         f"worker CPU: {worker['cpu_ms_per_message']:.3f} ms/message "
         f"({worker['cpu_utilisation']:.0%} of one core while draining)",
         "CPU ms/msg is the worker's for (a), this process's for (b) and (c); LocalStack's is its own process.",
         f"(b) ran {results['raw_aiobotocore']['coroutines']} coroutines; (c) ran on N/4 messages, its rate is "
         "comparable all the same.",
         f"target a >= {TARGET_RATIO} x b: {'MET' if results['target_met'] else 'NOT MET'} "
-        f"(a/b = {results['ratio_a_b']:.2f})",
+        f"(a/b = {results['ratio_a_b_median']:.2f}" + (", median of the per-round ratios)" if repeat > 1 else ")"),
     ]
     return "\n".join(lines)
 
@@ -478,6 +494,7 @@ def main() -> int:
     check_endpoint(endpoint)
 
     localstack = find_localstack()
+    load_before = os.getloadavg()
     bodies = [s3_event_body(i) for i in range(n)]
     queues = Queues(endpoint)
     runs: dict[str, list[dict[str, Any]]] = {key: [] for key in PHASES}
@@ -508,14 +525,20 @@ def main() -> int:
         "endpoint": endpoint,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
+        "load_average": {"before": load_before, "after": os.getloadavg()},
         "command": [Path(sys.executable).name, *sys.argv],
         **{key: summarise(phase_runs) for key, phase_runs in runs.items()},
     }
     rate_a = results["worker"]["rate"]
     results["ratio_a_b"] = rate_a / results["raw_aiobotocore"]["rate"]
+    # (a) and (b) of one round run seconds apart, under the same background load: the median of the
+    # per-round ratios is the figure the target is judged on (with one round, the same ratio).
+    pairs = zip(runs["worker"], runs["raw_aiobotocore"], strict=True)
+    results["ratios_a_b"] = [a["rate"] / b["rate"] for a, b in pairs]
+    results["ratio_a_b_median"] = statistics.median(results["ratios_a_b"])
     results["ratio_a_c"] = rate_a / results["naive_boto3"]["rate"]
     results["target_ratio"] = TARGET_RATIO
-    results["target_met"] = results["ratio_a_b"] >= TARGET_RATIO
+    results["target_met"] = results["ratio_a_b_median"] >= TARGET_RATIO
     print()
     print(report(results))
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
