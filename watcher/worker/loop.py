@@ -19,7 +19,7 @@ from watcher.aws import aio_client_kwargs, aio_session
 from watcher.config import Config
 from watcher.dispatch import Dispatcher, MessageOutcome
 from watcher.errors import ConfigError
-from watcher.handlers import Handler, create_handler
+from watcher.handlers import Handler, create_handler, start_handlers
 from watcher.logs import get_logger, log_enabled
 from watcher.metrics import Metrics, MetricsServer, Readiness
 from watcher.worker.acks import BatchDeleter, change_visibility, send_to_dead_letter_queue
@@ -97,6 +97,7 @@ class Worker:
                     return  # stopped before the queue answered
                 self._dlq_url = require_dead_letter_queue(self._queue)
                 handlers = {r.name: create_handler(r, metrics=self.metrics, aws=cfg.aws) for r in cfg.routes}
+                await start_handlers(handlers)
                 self._dispatcher = Dispatcher(cfg, handlers, self.metrics)
                 self._keeper = VisibilityKeeper(sqs, self._queue.url, cfg.queue.visibility_timeout, self.metrics)
                 # Slots are freed before the delete round trip, so the deletes pending are bounded
