@@ -15,7 +15,16 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from tests.support.containers import Jobs, container_route, keys, processes_with, read, script, unit_lines
+from tests.support.containers import (
+    Jobs,
+    container_route,
+    job_folders,
+    keys,
+    processes_with,
+    read,
+    script,
+    unit_lines,
+)
 from tests.support.process import WatcherProcess, base_config, provision_named_queue, wait_until
 from tests.test_worker_integration import s3_event
 
@@ -46,6 +55,7 @@ def test_a_script_turns_an_upload_into_outputs_under_its_request_id(
         assert line["outcome"] == "ok", line
         assert line["exit_code"] == 0 and line["outputs"] == 6
         assert "checksum done for in put/file 1.txt" in line["output_tail"]  # the job's output, in its summary line
+        assert job_folders(jobs.work_dir) == []  # removed before the unit's line, the worker still running
 
         found = keys(s3, jobs.bucket, "results/")
         request_id = found[0].split("/")[1]
@@ -206,6 +216,7 @@ def test_a_job_longer_than_its_timeout_is_killed_and_retried(
         assert line["error"] == "timed out after 2s: the job was killed; output ends with: 'started\\n'"
         assert line["duration_ms"] < 15_000
         assert processes_with("sleep 97.5") == []  # killed, not left running
+        assert job_folders(jobs.work_dir) == []
         assert worker.metric("watcher_container_jobs_total", {"route": "slow", "result": "timeout"}) == 1
     finally:
         worker.stop()

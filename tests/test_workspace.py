@@ -17,6 +17,7 @@ import pytest
 
 from watcher.handlers import workspace
 from watcher.handlers.workspace import (
+    MAX_OUTPUT_DEPTH,
     OutputFile,
     SkippedOutput,
     WorkArea,
@@ -516,3 +517,59 @@ def _hold_lock(lock: Path) -> subprocess.Popen[str]:
         process.wait()
         pytest.fail("the lock holder did not start")
     return process
+
+
+# --- hostile shapes of output --------------------------------------------------------------------
+
+
+def _nest(root: Path, depth: int) -> Path:
+    """``depth`` folders inside ``root``, made with relative paths (an absolute one would exceed PATH_MAX)."""
+    here = os.getcwd()
+    os.chdir(root)
+    try:
+        for _ in range(depth):
+            os.mkdir("d")
+            os.chdir("d")
+        Path("deep.txt").write_text("deep")
+    finally:
+        os.chdir(here)
+    return root
+
+
+def test_folders_nested_past_the_recursion_limit_are_cut_off_not_a_crash(area: WorkArea) -> None:
+    job = area.new_job("0" * 32)
+    _nest(job.output, 1200)  # deeper than Python's default recursion limit (1000)
+    (job.output / "ok.txt").write_text("ok")
+    files, skipped = collect_outputs(job.output)
+    assert relatives(files) == ["ok.txt"]
+    assert [s.reason for s in skipped] == ["too_deep"]
+    assert skipped[0].relative == "d/" * MAX_OUTPUT_DEPTH
+    assert job.remove() is True  # shutil.rmtree alone would raise RecursionError
+    assert not job.root.exists()
+
+
+def test_a_name_that_is_not_utf8_is_skipped_as_bad_name(output: Path) -> None:
+    os.close(os.open(os.fsencode(output) + b"/caf\xe9.txt", os.O_CREAT | os.O_WRONLY, 0o644))
+    (output / "fine.txt").write_text("x")
+    files, skipped = collect_outputs(output)
+    assert relatives(files) == ["fine.txt"]
+    assert [(s.relative, s.reason) for s in skipped] == [("caf\ufffd.txt", "bad_name")]
+
+
+def test_job_folders_are_readable_by_another_user_whatever_the_umask(area: WorkArea) -> None:
+    previous = os.umask(0o077)
+    try:
+        job = area.new_job("1" * 32)
+        job.write_script("echo hi\n")
+    finally:
+        os.umask(previous)
+    modes = {path.name: path.stat().st_mode & 0o777 for path in (job.root, job.input, job.output, job.script)}
+    assert modes == {job.root.name: 0o700, "input": 0o755, "output": 0o777, "script.sh": 0o644}
+
+
+def test_a_planned_job_is_made_only_when_created_and_removing_it_before_is_harmless(area: WorkArea) -> None:
+    job = area.plan_job("2" * 32)
+    assert not job.root.exists()
+    assert job.remove() is True
+    job.create()
+    assert job.input.is_dir() and job.output.is_dir()

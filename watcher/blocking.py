@@ -1,8 +1,14 @@
 """Blocking SDK calls (docker, boto3 transfers) off the event loop, with the caller's context.
 
-They get a pool of their own rather than the loop's default executor: a container job holds a
-thread for as long as its ``wait`` lasts, and a few long jobs must not starve DNS lookups or other
-``asyncio.to_thread`` users of the default pool (min(32, cpus + 4) threads).
+Two pools of their own rather than the loop's default executor (min(32, cpus + 4) threads, shared
+with DNS lookups and ``asyncio.to_thread``):
+
+- ``run_blocking``: calls that may take long (S3 transfers, streaming a job's log, removing a job
+  folder), 64 threads;
+- ``run_control``: short Docker control calls (create, start, inspect, kill, remove), 16 threads,
+  so that killing a timed-out job or removing a container at shutdown never queues behind transfers.
+
+Nothing holds a thread for the length of a job: container exits are polled (docker_runtime).
 """
 
 from __future__ import annotations
@@ -19,39 +25,62 @@ from typing import ParamSpec, TypeVar
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_executor: ThreadPoolExecutor | None = None
-MAX_THREADS = 64
+_POOLS: dict[str, tuple[int, ThreadPoolExecutor | None]] = {"blocking": (64, None), "control": (16, None)}
+_lock = threading.Lock()
 
 
-def _pool() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="watcher-blocking")
-    return _executor
+def _pool(name: str) -> ThreadPoolExecutor:
+    with _lock:
+        size, executor = _POOLS[name]
+        if executor is None:
+            executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"watcher-{name}")
+            _POOLS[name] = (size, executor)
+        return executor
+
+
+async def _run(pool: str, function: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    context = contextvars.copy_context()  # structlog context (message, route) goes with the call
+    call = functools.partial(context.run, function, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_pool(pool), call)
 
 
 async def run_blocking(function: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-    """``await`` a blocking call in the pool; structlog context (message, route) goes with it."""
-    context = contextvars.copy_context()
-    call = functools.partial(context.run, function, *args, **kwargs)
-    return await asyncio.get_running_loop().run_in_executor(_pool(), call)
+    """``await`` a blocking call that may take long (a transfer, a folder removal)."""
+    return await _run("blocking", function, *args, **kwargs)
+
+
+async def run_control(function: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """``await`` a short Docker control call (create, start, inspect, kill, remove)."""
+    return await _run("control", function, *args, **kwargs)
 
 
 async def shielded(awaitable: Awaitable[R]) -> R:
-    """Finish a clean-up step even when the caller is being cancelled (shutdown, a route's
-    timeout): the step runs to its end; the cancellation still reaches the caller afterwards."""
-    return await asyncio.shield(asyncio.ensure_future(awaitable))
+    """Run a clean-up step to its end even when the caller is cancelled meanwhile (shutdown, a
+    route's timeout): the caller waits for the step, then the cancellation goes on."""
+    task = asyncio.ensure_future(awaitable)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return task.result()
 
 
 def shutdown(timeout: float = 2.0) -> None:
-    """Stop the pool at exit: idle threads end at once, busy ones get ``timeout`` seconds (the caller
+    """Stop the pools at exit: idle threads end at once, busy ones get ``timeout`` seconds (the caller
     then reports any still running rather than wait for them)."""
-    global _executor
-    if _executor is None:
-        return
-    _executor.shutdown(wait=False, cancel_futures=True)
-    _executor = None
+    with _lock:
+        executors = [executor for _, executor in _POOLS.values() if executor is not None]
+        for name, (size, _) in list(_POOLS.items()):
+            _POOLS[name] = (size, None)
+    for executor in executors:
+        executor.shutdown(wait=False, cancel_futures=True)
     deadline = time.monotonic() + timeout
     for thread in threading.enumerate():
-        if thread.name.startswith("watcher-blocking"):
+        if thread.name.startswith(("watcher-blocking", "watcher-control")):
             thread.join(max(0.0, deadline - time.monotonic()))

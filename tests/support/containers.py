@@ -60,6 +60,11 @@ def area_folders(work_dir: Path) -> list[Path]:
     return [path for path in areas_in(work_dir) if path.is_dir()]
 
 
+def job_folders(work_dir: Path) -> list[Path]:
+    """Job folders inside the work areas: none may outlive its unit, while the worker runs."""
+    return sorted(job for area in area_folders(work_dir) for job in area.iterdir())
+
+
 def processes_with(text: str) -> list[int]:
     """Processes whose command line contains ``text`` (for scripts that must have been killed)."""
     found = []

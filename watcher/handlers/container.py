@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -47,6 +48,15 @@ _log = get_logger("watcher.handlers.container")
 LOG_FOLDER = ".watcher"  # routing never triggers on keys under a ".watcher/" folder (watcher.routing)
 _REASON_TAIL = 300  # characters of the job's output quoted in a failure reason (the DLQ attribute)
 _UPLOADS_AT_ONCE = 4
+_SKIPPED_EXAMPLES = 10  # paths named in the "outputs not uploaded" line
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class ContainerHandler:
@@ -133,11 +143,16 @@ class ContainerHandler:
     async def handle(self, unit: Unit) -> None:
         await self.start()
         request_id = unit.request_id
-        job = await run_blocking(self._area.new_job, request_id)
+        if not _is_utf8(unit.record.key):  # S3 keys are UTF-8: this message was made by hand
+            raise PermanentError(f"the key is not valid UTF-8: {unit.record.key!r}")
+        job = self._area.plan_job(request_id)  # known before it exists, so always removable
         try:
+            await run_blocking(job.create)
             await self._run(unit, job, request_id)
         finally:
-            await shielded(run_blocking(job.remove))
+            if not await shielded(run_blocking(job.remove)):
+                self._metrics.errors.labels("cleanup").inc()
+                _log.warning("cannot remove the job folder; the next start removes it", path=str(job.root))
 
     async def _run(self, unit: Unit, job: JobDir, request_id: str) -> None:
         options, record, route = self._options, unit.record, self._route.name
@@ -145,7 +160,7 @@ class ContainerHandler:
         structlog.contextvars.bind_contextvars(**summary)  # fields of the dispatcher's summary line
         try:
             await self._runtime.prepare()
-            await run_blocking(job.script.write_text, options.script, "utf-8")
+            await run_blocking(job.write_script, options.script)
             input_name = safe_file_name(record.key)
             clock = time.perf_counter()
             size = await self._transfer.download(record, job.input / input_name)
@@ -200,9 +215,12 @@ class ContainerHandler:
     async def _upload_outputs(self, unit: Unit, job: JobDir, request_id: str) -> int:
         files, skipped = await run_blocking(collect_outputs, job.output)
         route = self._route.name
-        for entry in skipped:
-            self._metrics.container_outputs_skipped.labels(route, entry.reason).inc()
-            _log.warning("output not uploaded", path=entry.relative, reason=entry.reason)
+        if skipped:  # one line, however many: a script may leave a million of them
+            reasons = Counter(entry.reason for entry in skipped)
+            for reason, count in reasons.items():
+                self._metrics.container_outputs_skipped.labels(route, reason).inc(count)
+            examples = [f"{entry.relative} ({entry.reason})" for entry in skipped[:_SKIPPED_EXAMPLES]]
+            _log.warning("outputs not uploaded", skipped=dict(reasons), examples=examples)
         plan = [
             (output, target.bucket, target.folder(request_id, self._options.request_id_folder) + output.relative)
             for target in self._options.outputs
@@ -219,14 +237,22 @@ class ContainerHandler:
                         source = stack.enter_context(open_output(job.output, output))
                     except OSError as exc:  # swapped for a link or another file since the walk
                         self._metrics.container_outputs_skipped.labels(route, "changed").inc()
-                        _log.warning("output not uploaded", path=output.relative, reason="changed", error=str(exc))
+                        _log.warning(
+                            "outputs not uploaded", skipped={"changed": 1}, examples=[output.relative], error=str(exc)
+                        )
                         return False
                     await self._transfer.upload(source, bucket, key, metadata)
             self._metrics.container_bytes.labels(route, "upload").inc(output.size)
             self._metrics.container_outputs.labels(route).inc()
             return True
 
-        return sum(await asyncio.gather(*(upload(*item) for item in plan)))
+        # The first failed upload stops the others: the unit is retried and writes the same keys.
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(upload(*item)) for item in plan]
+        except BaseExceptionGroup as failures:
+            raise failures.exceptions[0] from None
+        return sum(task.result() for task in tasks)
 
     async def _upload_log(self, unit: Unit, job: JobDir, request_id: str, must_succeed: bool) -> None:
         """The job's whole output next to its results; when the job failed, a failed upload only

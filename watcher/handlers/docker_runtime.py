@@ -18,10 +18,10 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import docker
 import docker.errors
@@ -29,7 +29,7 @@ from docker.models.containers import Container
 from docker.utils import parse_repository_tag
 
 from watcher.aws import client as aws_client
-from watcher.blocking import run_blocking, shielded
+from watcher.blocking import run_blocking, run_control, shielded
 from watcher.config import AwsConfig
 from watcher.errors import PermanentError, RetryableError
 from watcher.handlers.container_options import ContainerOptions
@@ -41,18 +41,27 @@ _log = get_logger("watcher.handlers.container")
 LABEL_MANAGED = "io.watcher.managed"
 LABEL_HOST = "io.watcher.host"
 LABEL_AREA = "io.watcher.area"
+LABEL_MOUNT_NAMESPACE = "io.watcher.mount_namespace"
 LABEL_ROUTE = "io.watcher.route"
 LABEL_REQUEST_ID = "io.watcher.request_id"
 MOUNT_ROOT = "/watcher"
 _ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]+")
-T = TypeVar("T")
 
 
 def ecr_registry(image: str) -> tuple[str, str] | None:
     """(account id, region) when the image lives in a private ECR registry."""
     match = _ECR_HOST.match(image)
     return (match.group(1), match.group(2)) if match else None
+
+
+def mount_namespace() -> str:
+    """This process's mount namespace ("mnt:[4026531841]"): two services with private /tmp folders
+    see different files under the same paths, and must not judge each other's work areas."""
+    try:
+        return os.readlink("/proc/self/ns/mnt").removeprefix("mnt:[").removesuffix("]")
+    except OSError:
+        return "unknown"
 
 
 def docker_error(exc: Exception, doing: str) -> Exception:
@@ -74,6 +83,7 @@ class DockerRuntime:
         self._route = route
         self._area = area
         self._host = socket.gethostname()
+        self._mount_namespace = mount_namespace()
         self._client: docker.DockerClient | None = None
         self._ecr_auth: tuple[float, dict[str, str]] | None = None
 
@@ -91,7 +101,7 @@ class DockerRuntime:
     # --- the image ------------------------------------------------------------------------------
 
     async def prepare(self) -> None:
-        await run_blocking(self._ensure_image)
+        await run_blocking(self._ensure_image)  # a pull may take minutes: not a control call
 
     def _ensure_image(self) -> None:
         client = self._docker()
@@ -138,7 +148,7 @@ class DockerRuntime:
 
     # --- one job --------------------------------------------------------------------------------
 
-    def _create(self, spec: JobSpec) -> Container:
+    def _create(self, spec: JobSpec, name: str) -> Container:
         job, options = spec.job, self._options
         limits: dict[str, Any] = {"pids_limit": options.pids_limit}
         if options.memory is not None:
@@ -146,19 +156,12 @@ class DockerRuntime:
             limits["memswap_limit"] = options.memory  # the same figure: no swap on top
         if options.cpus is not None:
             limits["nano_cpus"] = int(options.cpus * 1e9)
-        labels = {
-            LABEL_MANAGED: "true",
-            LABEL_HOST: self._host,
-            LABEL_AREA: str(self._area),
-            LABEL_ROUTE: self._route,
-            **spec.labels,
-        }
-        name = _NAME_UNSAFE.sub("-", f"watcher-{self._route}-{job.root.name}-{secrets.token_hex(2)}")
+        labels = {**self._owner_labels(), LABEL_ROUTE: self._route, **spec.labels}
         try:
             return self._docker().containers.create(
                 self._image,
                 command=["/bin/sh", f"{MOUNT_ROOT}/script.sh"],
-                name=name[:120],
+                name=name,
                 environment=spec.environment,
                 working_dir=MOUNT_ROOT,
                 volumes={
@@ -175,62 +178,103 @@ class DockerRuntime:
                 detach=True,
                 **limits,
             )
+        except docker.errors.ImageNotFound as exc:  # removed since prepare(): the next try pulls it
+            raise RetryableError(f"image {self._image} vanished before the job started: {exc}") from None
         except docker.errors.DockerException as exc:
             raise docker_error(exc, f"create a container from {self._image}") from None
 
+    def _owner_labels(self) -> dict[str, str]:
+        return {
+            LABEL_MANAGED: "true",
+            LABEL_HOST: self._host,
+            LABEL_MOUNT_NAMESPACE: self._mount_namespace,
+            LABEL_AREA: str(self._area),
+        }
+
     async def run(self, spec: JobSpec) -> JobResult:
-        container = await run_blocking(self._create, spec)
-        started = time.perf_counter()
+        # Named before it exists: whatever interrupts us from here on (a cancellation while the
+        # engine is still creating it included), the finally below removes it by that name.
+        name = _NAME_UNSAFE.sub("-", f"watcher-{self._route}-{spec.job.root.name}-{secrets.token_hex(3)}")[:120]
+        # A cancelled await does not stop a call already in its thread: the create goes on, so the
+        # clean-up waits for the engine's answer before removing by name.
+        creating = asyncio.ensure_future(run_control(self._create, spec, name))
         try:
+            container = await asyncio.shield(creating)
             try:
-                await run_blocking(container.start)
+                await run_control(container.start)
             except docker.errors.DockerException as exc:
                 raise docker_error(exc, f"start a container from {self._image}") from None
-            waiter = _background(run_blocking(container.wait))
+            started = time.perf_counter()
             timed_out = False
             try:
-                status = await asyncio.wait_for(asyncio.shield(waiter), spec.timeout_seconds)
+                state = await asyncio.wait_for(self._wait_for_exit(container), spec.timeout_seconds)
             except TimeoutError:
                 timed_out = True
-                await run_blocking(_kill, container)
-                status = await waiter
+                await run_control(_kill, container)
+                state = await self._wait_for_exit(container)
             await run_blocking(_save_logs, container, spec.job.log)
-            state = await run_blocking(_state, container)
-            exit_code = status.get("StatusCode") if isinstance(status, dict) else None
+            exit_code = state.get("ExitCode")
             seconds = _script_seconds(state) or (time.perf_counter() - started)
             return JobResult(
-                None if timed_out else exit_code,
+                None if timed_out else (exit_code if isinstance(exit_code, int) else None),
                 seconds,
                 timed_out=timed_out,
                 oom_killed=bool(state.get("OOMKilled")),
             )
         finally:
-            await shielded(run_blocking(_remove, container))
+            await shielded(self._remove_after(creating, name))
+
+    async def _wait_for_exit(self, container: Container) -> dict[str, Any]:
+        """Poll the container until it exits: no thread is held for the length of a job (a blocking
+        ``wait()`` would hold one per running job, and kills would queue behind them)."""
+        interval = 0.02
+        while True:
+            state = await run_control(_state, container)
+            if state.get("Status") in ("exited", "dead"):
+                return state
+            await asyncio.sleep(interval)
+            interval = min(1.0, interval * 2)
+
+    async def _remove_after(self, creating: asyncio.Future[Container], name: str) -> None:
+        with contextlib.suppress(Exception):
+            await creating  # created or refused: either way the engine is done with it
+        await run_control(self._remove_named, name)
+
+    def _remove_named(self, name: str) -> None:
+        try:
+            self._docker().containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass  # never created, or already gone
+        except (docker.errors.DockerException, RetryableError) as exc:
+            _log.warning("cannot remove container; the next start removes it", container=name, error=str(exc))
 
     # --- leftovers ------------------------------------------------------------------------------
 
     async def sweep(self, is_abandoned: Callable[[Path], bool]) -> int:
-        return await run_blocking(self._sweep, is_abandoned)
+        return await run_control(self._sweep, is_abandoned)
 
     def _sweep(self, is_abandoned: Callable[[Path], bool]) -> int:
+        """Remove containers of dead workers: only those made on this host, in this mount namespace
+        (so another service's private /tmp is not taken for a missing area) and under this
+        handler's work_dir."""
+        owner = self._owner_labels()
+        wanted = [f"{key}={owner[key]}" for key in (LABEL_MANAGED, LABEL_HOST, LABEL_MOUNT_NAMESPACE)]
         try:
-            containers = self._docker().containers.list(
-                all=True, filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_HOST}={self._host}"]}
-            )
+            containers = self._docker().containers.list(all=True, filters={"label": wanted})
         except (docker.errors.DockerException, RetryableError) as exc:
             _log.warning("cannot look for containers left by a previous run", error=str(exc))
             return 0
         removed = 0
         for container in containers:
-            area = container.labels.get(LABEL_AREA)
-            if area and Path(area) != self._area and is_abandoned(Path(area)):
+            area = Path(container.labels.get(LABEL_AREA, "/"))
+            if area.parent == self._area.parent and area != self._area and is_abandoned(area):
                 _remove(container)
                 removed += 1
         return removed
 
     async def close(self) -> None:
         if self._client is not None:
-            await run_blocking(self._client.close)
+            await run_control(self._client.close)
             self._client = None
 
 
@@ -262,12 +306,15 @@ def _save_logs(container: Container, path: Path) -> None:
 
 
 def _state(container: Container) -> dict[str, Any]:
+    """The container's ``State``; a container removed behind our back counts as dead."""
     try:
         container.reload()
-    except docker.errors.DockerException:
-        return {}
+    except docker.errors.NotFound:
+        return {"Status": "dead"}
+    except docker.errors.DockerException as exc:
+        raise RetryableError(f"lost track of container {container.name}: {exc}") from None
     state = container.attrs.get("State") or {}
-    return state if isinstance(state, dict) else {}
+    return state if isinstance(state, dict) else {"Status": "dead"}
 
 
 def _script_seconds(state: dict[str, Any]) -> float | None:
@@ -287,10 +334,3 @@ def _timestamp(text: Any) -> float | None:
     base, fraction, zone = match.groups()
     moment = datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone)).timestamp()
     return moment + (float(f"0.{fraction}") if fraction else 0.0)
-
-
-def _background(awaitable: Awaitable[T]) -> asyncio.Future[T]:
-    future = asyncio.ensure_future(awaitable)
-    # The wait may end in an error once the container is force-removed; nobody awaits it then.
-    future.add_done_callback(lambda f: f.cancelled() or f.exception())
-    return future

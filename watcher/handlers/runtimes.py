@@ -7,8 +7,10 @@ failure (that is the handler's decision); it raises ``RetryableError`` when it c
 script at all (Docker unreachable), ``PermanentError`` when it never will (no such image).
 
 ``process`` runs the script on the host, for hosts without Docker and for the demo. It isolates
-nothing beyond a fresh session (so the whole process group is killed at the end) and an environment
-that holds only the contract, PATH, HOME and LANG: never the worker's own credentials.
+nothing: the script runs as the worker's user, in a session of its own (so its whole process group
+is killed at the end), with an environment holding only the contract, PATH, HOME and LANG. The
+worker's credentials are not handed to it, but a script running as the same user can still read
+what that user can (the worker's /proc/<pid>/environ included): only trusted scripts, or Docker.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import BinaryIO, ClassVar, Protocol
 
-from watcher.blocking import run_blocking
+from watcher.blocking import run_blocking, shielded
 from watcher.handlers.workspace import JobDir
 
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -95,16 +97,26 @@ class ProcessRuntime:
         }
         started = time.perf_counter()
         with open(job.log, "wb") as log:  # noqa: ASYNC230  (creating an empty local file)
-            process = await asyncio.create_subprocess_exec(
-                "/bin/sh",
-                str(job.script),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-                cwd=job.root,
-                env=environment,
-                start_new_session=True,  # its own process group: killed as a whole below
-            )
+            try:
+                process = await self._spawn(job, environment, log)
+            except asyncio.CancelledError:  # it may have started before the cancellation reached us
+                await shielded(run_blocking(_kill_where, lambda output: output == job.output))
+                raise
+        return await self._wait(process, spec, started)
+
+    async def _spawn(self, job: JobDir, environment: dict[str, str], log: BinaryIO) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            "/bin/sh",
+            str(job.script),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=job.root,
+            env=environment,
+            start_new_session=True,  # its own process group: killed as a whole below
+        )
+
+    async def _wait(self, process: asyncio.subprocess.Process, spec: JobSpec, started: float) -> JobResult:
         timed_out = False
         exit_code: int | None
         try:
@@ -131,24 +143,37 @@ class ProcessRuntime:
         """Kill scripts still running for a worker that died (its job's process group survives it,
         being a session of its own). They are recognised by the ``TMP_OUTPUT_DIR`` they inherited,
         which names a work area under ``work_dir`` whose lock nobody holds."""
-        marker = f"TMP_OUTPUT_DIR={self._work_dir}/area-".encode()
-        killed = 0
-        for proc in Path("/proc").glob("[0-9]*"):
-            try:
-                environment = (proc / "environ").read_bytes().split(b"\0")
-            except OSError:
-                continue  # gone, or not ours to read
-            found = next((v for v in environment if v.startswith(marker)), None)
-            if found is None:
-                continue
-            area = Path(found.split(b"=", 1)[1].decode(errors="replace")).parents[1]
-            if is_abandoned(area):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(int(proc.name), signal.SIGKILL)
-                    killed += 1
-        return killed
+        area_prefix = f"{self._work_dir}/area-"
+        return _kill_where(lambda output: str(output).startswith(area_prefix) and is_abandoned(output.parents[1]))
 
     async def close(self) -> None:
+        return None
+
+
+def _kill_where(wanted: Callable[[Path], bool]) -> int:
+    """SIGKILL the processes of this mount namespace whose ``TMP_OUTPUT_DIR`` is ``wanted``.
+    (Another namespace, a service with a private /tmp say, sees other files under the same paths.)"""
+    own_namespace = _mount_namespace("self")
+    killed = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            environment = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone, or not ours to read
+        found = next((v for v in environment if v.startswith(b"TMP_OUTPUT_DIR=")), None)
+        if found is None or _mount_namespace(proc.name) != own_namespace:
+            continue
+        if wanted(Path(found.split(b"=", 1)[1].decode(errors="replace"))):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed += 1
+    return killed
+
+
+def _mount_namespace(pid: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
         return None
 
 

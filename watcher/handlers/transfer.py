@@ -44,6 +44,7 @@ class S3Transfer:
 
         def download() -> int:
             self._s3().download_file(record.bucket, record.key, str(path), extra, None, _CONFIG)
+            path.chmod(0o644)  # whatever the umask: the job may run as another user
             return path.stat().st_size
 
         try:

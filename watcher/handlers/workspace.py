@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 import stat
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,9 @@ from watcher.errors import ConfigError
 
 _AREA_PREFIX = "area-"
 _MAX_NAME_BYTES = 200  # well under NAME_MAX (255) on every common file system
-MAX_OUTPUT_FILES = 10_000
+MAX_OUTPUT_FILES = 10_000  # uploaded per job; the rest are skipped as too_many
+MAX_OUTPUT_ENTRIES = 100_000  # looked at per job
+MAX_OUTPUT_DEPTH = 64  # folder levels under output/
 
 
 def safe_file_name(key: str) -> str:
@@ -75,8 +78,23 @@ class JobDir:
     def script(self) -> Path:
         return self.root / "script.sh"
 
-    def remove(self) -> None:
-        _remove_tree(self.root)
+    def create(self) -> None:
+        self.root.mkdir(mode=0o700)
+        self.input.mkdir()
+        self.output.mkdir()
+        # Explicit modes, whatever the umask: the job may run as another user than the worker
+        # (``user:``) and must read input/ and write output/; both are reachable only through their
+        # own bind mounts, as root/ is 0700.
+        self.input.chmod(0o755)
+        self.output.chmod(0o777)
+
+    def write_script(self, text: str) -> None:
+        self.script.write_text(text, encoding="utf-8")
+        self.script.chmod(0o644)
+
+    def remove(self) -> bool:
+        """Remove the job folder; False (never an exception) when something could not be removed."""
+        return _remove_tree(self.root)
 
 
 class WorkArea:
@@ -110,15 +128,14 @@ class WorkArea:
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    def plan_job(self, request_id: str) -> JobDir:
+        """A job folder's path, not made yet (``JobDir.create``): the caller knows what to remove
+        even when it is interrupted while the folder is being made."""
+        return JobDir(self.path / f"{request_id[:16]}-{secrets.token_hex(4)}")
+
     def new_job(self, request_id: str) -> JobDir:
-        root = self.path / f"{request_id[:16]}-{secrets.token_hex(4)}"
-        root.mkdir(mode=0o700)
-        job = JobDir(root)
-        job.input.mkdir(mode=0o755)
-        job.output.mkdir()
-        # The job may run as another user than the worker (``user:``); output/ is reachable only
-        # through its own bind mount, as root/ is 0700.
-        job.output.chmod(0o777)
+        job = self.plan_job(request_id)
+        job.create()
         return job
 
     def sweep_stale(self) -> list[Path]:
@@ -132,15 +149,15 @@ class WorkArea:
             if fd is None:
                 continue
             try:  # under the lock, so that a worker opening this very area waits, then starts over
-                _remove_tree(area)
+                if not _remove_tree(area):
+                    continue  # keep the lock file: the next start tries again
                 with contextlib.suppress(FileNotFoundError):
                     lock_path.unlink()
             finally:
                 os.close(fd)
             removed.append(area)
         for area in self.base.glob(f"{_AREA_PREFIX}*"):  # an area whose lock file is already gone
-            if area.is_dir() and not area.with_name(area.name + ".lock").exists():
-                _remove_tree(area)
+            if area.is_dir() and not area.with_name(area.name + ".lock").exists() and _remove_tree(area):
                 removed.append(area)
         return removed
 
@@ -199,7 +216,10 @@ def _is_named(fd: int, path: Path) -> bool:
     return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
-def _remove_tree(path: Path) -> None:
+def _remove_tree(path: Path) -> bool:
+    """Remove a folder and everything in it; True when it is gone. Never raises: it runs in
+    ``finally`` blocks and sweeps, where an exception would hide the real outcome or stop a start."""
+
     def make_writable_and_retry(function: object, name: str, _: object) -> None:
         # A job running as another user may leave read-only folders behind.
         with contextlib.suppress(OSError):
@@ -210,8 +230,15 @@ def _remove_tree(path: Path) -> None:
             else:
                 os.unlink(name)
 
-    if path.exists() or path.is_symlink():
+    if not (path.exists() or path.is_symlink()):
+        return True
+    try:
         shutil.rmtree(path, onerror=make_writable_and_retry)
+    except (RecursionError, OSError):
+        # shutil.rmtree recurses once per level (Python 3.11): a script can nest folders deeper
+        # than the interpreter's recursion limit. rm(1) walks them iteratively.
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], check=False, capture_output=True)
+    return not (path.exists() or path.is_symlink())
 
 
 # --- reading the output -------------------------------------------------------------------------
@@ -228,7 +255,7 @@ class OutputFile:
 @dataclass(frozen=True, slots=True)
 class SkippedOutput:
     relative: str
-    reason: str  # symlink | hardlink | special | too_many
+    reason: str  # symlink | hardlink | special | bad_name | too_deep | too_many
 
 
 def collect_outputs(output_dir: Path) -> tuple[list[OutputFile], list[SkippedOutput]]:
@@ -237,7 +264,11 @@ def collect_outputs(output_dir: Path) -> tuple[list[OutputFile], list[SkippedOut
     skipped: list[SkippedOutput] = []
     links: dict[tuple[int, int], int] = {}
     candidates: list[tuple[OutputFile, int]] = []
-    for relative, entry in _walk(output_dir):
+    for relative, entry, reason in _walk(output_dir):
+        if reason is not None:
+            skipped.append(SkippedOutput(relative, reason))
+            continue
+        assert entry is not None
         if entry.is_symlink():
             skipped.append(SkippedOutput(relative, "symlink"))
             continue
@@ -260,14 +291,37 @@ def collect_outputs(output_dir: Path) -> tuple[list[OutputFile], list[SkippedOut
     return files, skipped
 
 
-def _walk(directory: Path, prefix: str = "") -> Iterator[tuple[str, os.DirEntry[str]]]:
-    with os.scandir(directory) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
+def _walk(directory: Path) -> Iterator[tuple[str, os.DirEntry[str] | None, str | None]]:
+    """(relative path, entry, None) for each non-folder entry, or (relative path, None, reason)
+    for what is not looked at: a name that is not UTF-8 (it cannot become an S3 key), a folder
+    deeper than ``MAX_OUTPUT_DEPTH``, anything past ``MAX_OUTPUT_ENTRIES``. Iterative: a script
+    may nest folders deeper than Python's recursion limit."""
+    pending: list[tuple[Path, str, int]] = [(directory, "", 0)]
+    seen = 0
+    while pending:
+        folder, prefix, depth = pending.pop()
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda e: e.name, reverse=True)
+        subfolders = []
+        for entry in reversed(entries):
             relative = f"{prefix}{entry.name}"
+            seen += 1
+            if seen > MAX_OUTPUT_ENTRIES:
+                yield relative, None, "too_many"
+                return
+            try:
+                relative.encode("utf-8")
+            except UnicodeEncodeError:  # undecodable bytes in the name, kept as surrogates
+                yield relative.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), None, "bad_name"
+                continue
             if entry.is_dir(follow_symlinks=False):
-                yield from _walk(Path(entry.path), relative + "/")
+                if depth + 1 >= MAX_OUTPUT_DEPTH:
+                    yield relative + "/", None, "too_deep"
+                else:
+                    subfolders.append((Path(entry.path), relative + "/", depth + 1))
             else:
-                yield relative, entry
+                yield relative, entry, None
+        pending.extend(reversed(subfolders))
 
 
 @contextlib.contextmanager
