@@ -43,8 +43,10 @@ integration: localstack-up docker-up
 test: lint localstack-up docker-up
 	$(PY) -m pytest -q
 
-bench: localstack-up
-	$(PY) benchmarks/throughput.py
+bench: localstack-up docker-up
+	$(PY) benchmarks/throughput.py --repeat 5
+	$(PY) benchmarks/workflow_calls.py
+	$(PY) benchmarks/container_overhead.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

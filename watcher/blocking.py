@@ -6,9 +6,9 @@ with DNS lookups and ``asyncio.to_thread``):
 - ``run_blocking``: calls that may take long (S3 transfers, streaming a job's log, removing a job
   folder), 64 threads;
 - ``run_control``: short Docker control calls (create, start, inspect, kill, remove), 16 threads,
-  so that killing a timed-out job or removing a container at shutdown never queues behind transfers.
-
-Nothing holds a thread for the length of a job: container exits are polled (docker_runtime).
+  so that killing a timed-out job or removing a container at shutdown never queues behind transfers;
+- ``run_waiting``: waits for a container's exit, one second at a time, 256 threads: a running job
+  holds at most one of these, and nothing else queues behind them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ from typing import ParamSpec, TypeVar
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_POOLS: dict[str, tuple[int, ThreadPoolExecutor | None]] = {"blocking": (64, None), "control": (16, None)}
+_POOLS: dict[str, tuple[int, ThreadPoolExecutor | None]] = {
+    "blocking": (64, None),
+    "control": (16, None),
+    "waits": (256, None),
+}
 _lock = threading.Lock()
 
 
@@ -52,6 +56,11 @@ async def run_blocking(function: Callable[P, R], /, *args: P.args, **kwargs: P.k
 async def run_control(function: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
     """``await`` a short Docker control call (create, start, inspect, kill, remove)."""
     return await _run("control", function, *args, **kwargs)
+
+
+async def run_waiting(function: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """``await`` a call that waits for something (a container's exit) for a bounded time."""
+    return await _run("waits", function, *args, **kwargs)
 
 
 async def shielded(awaitable: Awaitable[R]) -> R:
@@ -82,5 +91,5 @@ def shutdown(timeout: float = 2.0) -> None:
         executor.shutdown(wait=False, cancel_futures=True)
     deadline = time.monotonic() + timeout
     for thread in threading.enumerate():
-        if thread.name.startswith(("watcher-blocking", "watcher-control")):
+        if thread.name.startswith(("watcher-blocking", "watcher-control", "watcher-waits")):
             thread.join(max(0.0, deadline - time.monotonic()))

@@ -25,11 +25,12 @@ from typing import Any, ClassVar
 
 import docker
 import docker.errors
+import requests.exceptions
 from docker.models.containers import Container
 from docker.utils import parse_repository_tag
 
 from watcher.aws import client as aws_client
-from watcher.blocking import run_blocking, run_control, shielded
+from watcher.blocking import run_blocking, run_control, run_waiting, shielded
 from watcher.config import AwsConfig
 from watcher.errors import PermanentError, RetryableError
 from watcher.handlers.container_options import ContainerOptions
@@ -47,6 +48,7 @@ LABEL_REQUEST_ID = "io.watcher.request_id"
 MOUNT_ROOT = "/watcher"
 _ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]+")
+_WAIT_SLICE_SECONDS = 1.0
 
 
 def ecr_registry(image: str) -> tuple[str, str] | None:
@@ -225,15 +227,12 @@ class DockerRuntime:
             await shielded(self._remove_after(creating, name))
 
     async def _wait_for_exit(self, container: Container) -> dict[str, Any]:
-        """Poll the container until it exits: no thread is held for the length of a job (a blocking
-        ``wait()`` would hold one per running job, and kills would queue behind them)."""
-        interval = 0.02
-        while True:
-            state = await run_control(_state, container)
-            if state.get("Status") in ("exited", "dead"):
-                return state
-            await asyncio.sleep(interval)
-            interval = min(1.0, interval * 2)
+        """Wait for the container to exit, a second at a time: the exit is seen at once, and the
+        waiting thread is given back every second, so a cancellation or a timeout never waits on
+        it. The waits have their own pool (blocking.run_waiting): kills never queue behind them."""
+        while not await run_waiting(_exited_within, container, _WAIT_SLICE_SECONDS):
+            pass
+        return await run_control(_state, container)
 
     async def _remove_after(self, creating: asyncio.Future[Container], name: str) -> None:
         with contextlib.suppress(Exception):
@@ -303,6 +302,18 @@ def _save_logs(container: Container, path: Path) -> None:
                 log.write(chunk)
         except docker.errors.DockerException as exc:
             log.write(f"\n[watcher: cannot read the container's output: {exc}]\n".encode())
+
+
+def _exited_within(container: Container, seconds: float) -> bool:
+    try:
+        container.wait(timeout=seconds)
+    except requests.exceptions.RequestException:  # ReadTimeout: still running
+        return False
+    except docker.errors.NotFound:
+        return True  # removed behind our back: _state reports it dead
+    except docker.errors.DockerException as exc:
+        raise RetryableError(f"lost track of container {container.name}: {exc}") from None
+    return True
 
 
 def _state(container: Container) -> dict[str, Any]:
