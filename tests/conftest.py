@@ -126,13 +126,23 @@ def make_queues(sqs: Any, unique: str) -> Iterator[Any]:
         queues.delete()
 
 
+def _jobs(runtime: str, s3: Any, unique: str, tmp_path: Path) -> Iterator[Jobs]:
+    work_dir = tmp_path / "work"
+    bucket = f"jobs-{unique}"
+    s3.create_bucket(Bucket=bucket)
+    yield Jobs(runtime, work_dir, bucket)
+    assert containers_of(work_dir) == []
+    assert areas_in(work_dir) == []
+
+
 @pytest.fixture(params=RUNTIMES)
 def jobs(request: pytest.FixtureRequest, s3: Any, unique: str, tmp_path: Path) -> Iterator[Jobs]:
     """A container-handler test, once per runtime (docker, process). Whatever happened in the test,
     no container and no work directory may be left behind afterwards."""
-    work_dir = tmp_path / "work"
-    bucket = f"jobs-{unique}"
-    s3.create_bucket(Bucket=bucket)
-    yield Jobs(str(request.param), work_dir, bucket)
-    assert containers_of(work_dir) == []
-    assert areas_in(work_dir) == []
+    yield from _jobs(str(request.param), s3, unique, tmp_path)
+
+
+@pytest.fixture
+def docker_jobs(s3: Any, unique: str, tmp_path: Path) -> Iterator[Jobs]:
+    """The same, for what only the Docker runtime has (limits, lockdown, OOM)."""
+    yield from _jobs("docker", s3, unique, tmp_path)

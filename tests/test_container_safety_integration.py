@@ -127,11 +127,9 @@ def test_sigterm_during_a_job_removes_its_container_and_hands_the_message_back(
 
 
 def test_containers_run_locked_down_with_the_routes_limits(
-    s3: Any, make_queues: Any, unique: str, tmp_path: Path
+    docker_jobs: Jobs, s3: Any, make_queues: Any, tmp_path: Path
 ) -> None:
-    work_dir = tmp_path / "work"
-    bucket = f"locked-{unique}"
-    s3.create_bucket(Bucket=bucket)
+    work_dir, bucket = docker_jobs.work_dir, docker_jobs.bucket
     queues = make_queues()
     route = container_route(
         "limited",
@@ -164,15 +162,12 @@ def test_containers_run_locked_down_with_the_routes_limits(
         assert container.labels["io.watcher.route"] == "limited"
     finally:
         assert worker.stop() == 0
-    assert containers_of(work_dir) == [] and areas_in(work_dir) == []
 
 
 def test_a_job_killed_for_lack_of_memory_is_reported_as_such(
-    s3: Any, make_queues: Any, unique: str, tmp_path: Path
+    docker_jobs: Jobs, s3: Any, make_queues: Any, tmp_path: Path
 ) -> None:
-    work_dir = tmp_path / "work"
-    bucket = f"oom-{unique}"
-    s3.create_bucket(Bucket=bucket)
+    work_dir, bucket = docker_jobs.work_dir, docker_jobs.bucket
     queues = make_queues()
     # dd allocates its 64 MB block at once; the container may use 16 MB.
     route = container_route(
@@ -193,4 +188,3 @@ def test_a_job_killed_for_lack_of_memory_is_reported_as_such(
         assert worker.metric("watcher_container_jobs_total", {"route": "hungry", "result": "oom"}) == 1
     finally:
         assert worker.stop() == 0
-    assert containers_of(work_dir) == [] and areas_in(work_dir) == []
