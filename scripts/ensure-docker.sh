@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Make sure a Docker engine answers, for the container handler's tests and benchmark:
-# installs Debian's docker.io (and busybox-static, from which the test image is built) when they are
-# missing, and starts dockerd in the background when nothing answers on its socket. Idempotent.
+# installs Debian's docker.io (and busybox-static, from which the test image is built, and
+# docker-registry, a private registry for the credential tests) when they are missing, and starts dockerd in the background when nothing answers on its socket. Idempotent.
 set -euo pipefail
 
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)  # private-registry tests
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "ensure-docker: need ${missing[*]}; install them (as root: apt-get install -y ${missing[*]})" >&2

@@ -88,6 +88,8 @@ class DockerRuntime:
         self._mount_namespace = mount_namespace()
         self._client: docker.DockerClient | None = None
         self._ecr_auth: tuple[float, dict[str, str]] | None = None
+        if options.registry_auth is not None and options.registry_auth.password:
+            register_secret(options.registry_auth.password)  # masked wherever it might show up
 
     def paths(self, job: JobDir) -> JobPaths:
         return JobPaths(f"{MOUNT_ROOT}/input", f"{MOUNT_ROOT}/output", f"{MOUNT_ROOT}/script.sh", MOUNT_ROOT)
