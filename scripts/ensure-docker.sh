@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure a Docker engine answers, for the container handler's tests and benchmark:
-# installs Debian's docker.io (and busybox-static, from which the test image is built, and
-# docker-registry, a private registry for the credential tests) when they are missing, and starts dockerd in the background when nothing answers on its socket. Idempotent.
+# installs Debian's docker.io, busybox-static (the test image is built from it) and
+# docker-registry (a private registry for the credential tests) when they are missing, and starts
+# dockerd in the background when nothing answers on its socket. Idempotent.
 set -euo pipefail
 
 missing=()
