@@ -156,8 +156,8 @@ class ContainerHandler:
 
     async def _run(self, unit: Unit, job: JobDir, request_id: str) -> None:
         options, record, route = self._options, unit.record, self._route.name
-        summary: dict[str, Any] = {"request_id": request_id, "runtime": self._runtime.name}
-        structlog.contextvars.bind_contextvars(**summary)  # fields of the dispatcher's summary line
+        # Fields of the unit's summary line: the dispatcher logs it in this same task.
+        structlog.contextvars.bind_contextvars(request_id=request_id, runtime=self._runtime.name)
         try:
             await self._runtime.prepare()
             await run_blocking(job.write_script, options.script)
@@ -182,12 +182,11 @@ class ContainerHandler:
         )
         failure = self._failure(result, tail)
         self._metrics.container_jobs.labels(route, self._runtime.name, _result_label(result)).inc()
-        uploaded = 0
         if failure is None:
             clock = time.perf_counter()
             uploaded = await self._upload_outputs(unit, job, request_id)
             structlog.contextvars.bind_contextvars(outputs=uploaded, upload_ms=_ms_since(clock))
-        await self._upload_log(unit, job, request_id, must_succeed=failure is None)
+        await self._upload_log(job, request_id, must_succeed=failure is None)
         if failure is not None:
             raise failure
 
@@ -254,7 +253,7 @@ class ContainerHandler:
             raise failures.exceptions[0] from None
         return sum(task.result() for task in tasks)
 
-    async def _upload_log(self, unit: Unit, job: JobDir, request_id: str, must_succeed: bool) -> None:
+    async def _upload_log(self, job: JobDir, request_id: str, must_succeed: bool) -> None:
         """The job's whole output next to its results; when the job failed, a failed upload only
         costs the log, not a second failure reason."""
         if not self._options.outputs or not job.log.exists():
