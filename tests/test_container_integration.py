@@ -20,6 +20,7 @@ from tests.support.containers import (
     container_route,
     job_folders,
     keys,
+    land,
     processes_with,
     read,
     script,
@@ -175,8 +176,7 @@ def test_exit_codes_listed_as_permanent_go_to_the_dlq_at_once_others_are_retried
     try:
         worker.wait_started()
         for key in ("strict/bad.csv", "flaky/later.csv"):
-            s3.put_object(Bucket=jobs.bucket, Key=key, Body=b"x")
-            queues.send(s3_event(jobs.bucket, key))
+            land(s3, queues, jobs.bucket, key)
         collected: dict[str, dict[str, Any]] = {}
 
         def two_dead_letters() -> list[dict[str, Any]] | None:
@@ -209,8 +209,7 @@ def test_a_job_longer_than_its_timeout_is_killed_and_retried(
     worker = WatcherProcess(base_config(queues.url, [route]), tmp_path)
     try:
         worker.wait_started()
-        s3.put_object(Bucket=jobs.bucket, Key="in/slow.bin", Body=b"x")
-        queues.send(s3_event(jobs.bucket, "in/slow.bin"))
+        land(s3, queues, jobs.bucket, "in/slow.bin")
         [line] = unit_lines(worker, 1)
         assert line["outcome"] == "retry"
         assert line["error"] == "timed out after 2s: the job was killed; output ends with: 'started\\n'"
@@ -228,8 +227,7 @@ def test_a_job_three_visibility_timeouts_long_runs_once(jobs: Jobs, s3: Any, mak
     worker = WatcherProcess(base_config(queues.url, [route], queue={"visibility_timeout": 2}), tmp_path)
     try:
         worker.wait_started()
-        s3.put_object(Bucket=jobs.bucket, Key="in/long.bin", Body=b"x")
-        queues.send(s3_event(jobs.bucket, "in/long.bin"))
+        land(s3, queues, jobs.bucket, "in/long.bin")
         [line] = unit_lines(worker, 1, timeout=30)
         assert line["outcome"] == "ok"
         time.sleep(3)  # a redelivery would show up as a second unit

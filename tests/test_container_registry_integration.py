@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.containers import Jobs, container_route, unit_lines
+from tests.support.containers import Jobs, container_route, land, unit_lines
 from tests.support.images import docker_client
 from tests.support.process import WatcherProcess, base_config
 from tests.support.registry import Registry, private_registry
-from tests.test_worker_integration import s3_event
 
 pytestmark = pytest.mark.integration
 
@@ -40,8 +39,7 @@ def test_a_private_image_is_pulled_with_the_routes_credentials(
     worker = WatcherProcess(base_config(queues.url, [route]), tmp_path, env={"REGISTRY_PASSWORD": registry.password})
     try:
         worker.wait_started()
-        s3.put_object(Bucket=docker_jobs.bucket, Key="in/x.bin", Body=b"x")
-        queues.send(s3_event(docker_jobs.bucket, "in/x.bin"))
+        land(s3, queues, docker_jobs.bucket, "in/x.bin")
         [line] = unit_lines(worker, 1)
         assert line["outcome"] == "ok" and line["output_tail"] == "pulled and ran\n"
         assert worker.events("image pulled")[0]["image"] == registry.image
@@ -66,8 +64,7 @@ def test_wrong_credentials_fail_the_pull_and_the_unit_is_retried(
     worker = WatcherProcess(base_config(queues.url, [route]), tmp_path)
     try:
         worker.wait_started()
-        s3.put_object(Bucket=docker_jobs.bucket, Key="in/x.bin", Body=b"x")
-        queues.send(s3_event(docker_jobs.bucket, "in/x.bin"))
+        land(s3, queues, docker_jobs.bucket, "in/x.bin")
         [line] = unit_lines(worker, 1)
         assert line["outcome"] == "retry"
         assert line["error"].startswith(f"docker could not pull image {registry.image}")

@@ -17,13 +17,13 @@ from tests.support.containers import (
     containers_of,
     jobs_running,
     keys,
+    land,
     processes_with,
     read,
     script,
     unit_lines,
 )
 from tests.support.process import WatcherProcess, base_config, wait_until
-from tests.test_worker_integration import s3_event
 
 pytestmark = pytest.mark.integration
 
@@ -46,8 +46,7 @@ def test_links_and_special_files_in_the_output_never_leak_host_files(
     worker = WatcherProcess(base_config(queues.url, [route]), tmp_path)
     try:
         worker.wait_started()
-        s3.put_object(Bucket=jobs.bucket, Key="in/x.bin", Body=b"x")
-        queues.send(s3_event(jobs.bucket, "in/x.bin"))
+        land(s3, queues, jobs.bucket, "in/x.bin")
         [line] = unit_lines(worker, 1)
         assert line["outcome"] == "ok"
         uploaded = keys(s3, jobs.bucket, "out/")
@@ -76,8 +75,7 @@ def test_a_worker_starting_after_a_crash_removes_what_the_dead_one_left(
     config = base_config(queues.url, [route], queue={"visibility_timeout": 120})
     crashed = WatcherProcess(config, tmp_path)
     crashed.wait_started()
-    s3.put_object(Bucket=jobs.bucket, Key="in/long.bin", Body=b"x")
-    queues.send(s3_event(jobs.bucket, "in/long.bin"))
+    land(s3, queues, jobs.bucket, "in/long.bin")
 
     def job_running() -> bool:
         return jobs_running(jobs.runtime, jobs.work_dir)
@@ -113,8 +111,7 @@ def test_sigterm_during_a_job_removes_its_container_and_hands_the_message_back(
     worker = WatcherProcess(config, tmp_path)
     try:
         worker.wait_started()
-        s3.put_object(Bucket=jobs.bucket, Key="in/long.bin", Body=b"x")
-        message_id = queues.send(s3_event(jobs.bucket, "in/long.bin"))
+        message_id = land(s3, queues, jobs.bucket, "in/long.bin")
         wait_until(lambda: jobs_running(jobs.runtime, jobs.work_dir), 30, what="the job to run")
         worker.signal(signal.SIGTERM)
         assert worker.process.wait(15) == 0
@@ -144,8 +141,7 @@ def test_containers_run_locked_down_with_the_routes_limits(
     worker = WatcherProcess(base_config(queues.url, [route], worker={"shutdown_grace_seconds": 1}), tmp_path)
     try:
         worker.wait_started()
-        s3.put_object(Bucket=bucket, Key="in/x.bin", Body=b"x")
-        queues.send(s3_event(bucket, "in/x.bin"))
+        land(s3, queues, bucket, "in/x.bin")
         [container] = wait_until(lambda: containers_of(work_dir), 30, what="the container")
         host = container.attrs["HostConfig"]
         assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
@@ -180,8 +176,7 @@ def test_a_job_killed_for_lack_of_memory_is_reported_as_such(
     worker = WatcherProcess(base_config(queues.url, [route]), tmp_path)
     try:
         worker.wait_started()
-        s3.put_object(Bucket=bucket, Key="in/x.bin", Body=b"x")
-        queues.send(s3_event(bucket, "in/x.bin"))
+        land(s3, queues, bucket, "in/x.bin")
         line = unit_lines(worker, 1)[0]
         assert line["outcome"] == "retry"
         assert line["error"].startswith("killed: out of memory (memory limit 16777216 bytes, exit code 137)")

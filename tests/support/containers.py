@@ -98,6 +98,15 @@ def jobs_running(runtime: str, work_dir: Path) -> bool:
     return bool(scripts_running_in(work_dir))
 
 
+def land(s3: Any, queues: Any, bucket: str, key: str) -> str:
+    """An object lands and its S3 notification reaches the queue (sent as S3 writes it, without
+    wiring the bucket). Returns the message id."""
+    from tests.test_worker_integration import s3_event
+
+    s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    return str(queues.send(s3_event(bucket, key)))
+
+
 def keys(s3: Any, bucket: str, prefix: str = "") -> list[str]:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
