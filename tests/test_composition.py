@@ -352,7 +352,11 @@ def test_watcher_check_accepts_a_chain(tmp_path: Path) -> None:
         ],
     )
     assert result.returncode == 0, result
-    assert result.stdout == f"{tmp_path / 'watcher.yaml'}: valid (3 routes: video, frames, detections)\n"
+    assert result.stdout.splitlines() == [
+        f"{tmp_path / 'watcher.yaml'}: valid (3 routes: video, frames, detections)",
+        "feeds: route video writes to s3://media/frames, which route frames reads",
+        "feeds: route frames writes to s3://media/detections, which route detections reads",
+    ]
     assert result.stderr == ""
 
 

@@ -112,8 +112,13 @@ def _exit_now(code: int) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from watcher.composition import feeds
+
     config = load_config(args.config)
     print(f"{args.config}: valid ({len(config.routes)} routes: {', '.join(r.name for r in config.routes)})")
+    for source, targets in feeds(config.routes).items():  # function composition, for the reader
+        for target, uri in targets:
+            print(f"feeds: route {source} writes to {uri}, which route {target} reads")
     if not args.live:
         return 0
     from watcher.check import check_live
