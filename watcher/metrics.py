@@ -105,7 +105,7 @@ class Metrics:
         )
         self.container_outputs_skipped = Counter(
             "watcher_container_outputs_skipped",
-            "Entries of a job's output folder not uploaded: symlink, hardlink, special, too_many, changed",
+            "Output entries not uploaded: symlink, hardlink, special, bad_name, too_deep, too_many, changed",
             ["route", "reason"],
             registry=r,
         )
