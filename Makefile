@@ -33,6 +33,7 @@ lint: install
 	$(VENV)/bin/ruff check watcher tests benchmarks scripts
 	$(VENV)/bin/ruff format --check watcher tests benchmarks scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 unit: install
 	$(PY) -m pytest -m "not integration" -q

@@ -50,7 +50,7 @@ from benchmarks.throughput import REGION, check_endpoint  # noqa: E402
 from tests.support.images import busybox_image  # noqa: E402
 from tests.support.process import WatcherProcess  # noqa: E402
 from watcher import __version__  # noqa: E402
-from watcher.handlers.docker_runtime import _script_seconds  # noqa: E402
+from watcher.handlers.container.runtimes.docker import _script_seconds  # noqa: E402
 
 SCRIPT = 'sha256sum "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/input.sha256"\n'
 RESULTS_DIR = REPO / "benchmarks" / "results"

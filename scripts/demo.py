@@ -21,8 +21,8 @@ from typing import Any
 
 import boto3
 
-from watcher.config import load_config
-from watcher.provision import provision
+from watcher.app import load_config
+from watcher.commands.provision import provision
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config" / "watcher.yaml"

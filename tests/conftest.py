@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from tests.support.containers import RUNTIMES, Jobs, areas_in, containers_of
-from watcher import localstack
+from watcher.local import localstack
 
 ENDPOINT = localstack.ENDPOINT
 REGION = "us-east-1"

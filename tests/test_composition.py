@@ -15,13 +15,16 @@ import pytest
 import yaml
 
 from tests.support.process import REPO
-from watcher.composition import OutputLocation, cycle_problems, feeds, find_cycles, may_feed, output_locations
-from watcher.config import HandlerSpec, RouteConfig, parse_config
+from watcher.app import parse_config
+from watcher.config.schema import HandlerSpec, RouteConfig
 from watcher.envelope import SKIP_FOLDER_MARKER, SKIP_JOB_LOG, SKIP_NO_ROUTE
 from watcher.errors import ConfigError
-from watcher.handlers.container import log_key
-from watcher.handlers.container_options import OutputTarget
+from watcher.handlers.base import OutputLocation
+from watcher.handlers.container.handler import log_key
+from watcher.handlers.container.options import OutputTarget
+from watcher.handlers.registry import output_locations
 from watcher.records import S3Record
+from watcher.route_graph import cycle_problems, feeds, find_cycles, may_feed
 from watcher.routing import match_routes
 
 QUEUE_URL = "http://127.0.0.1:4566/000000000000/watcher-events"

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from watcher.config import DEFAULT_EVENTS, Config, load_config, parse_config
+from watcher.app import load_config, parse_config
+from watcher.config.schema import DEFAULT_EVENTS, Config
 from watcher.errors import ConfigError
 from watcher.logs import MASK, mask_secrets
 
@@ -288,7 +289,7 @@ def test_an_unknown_handler_type_names_the_route_by_index_and_name() -> None:
         ),
         (
             minimal(routes=[{"name": "a", "handler": {"type": "log", "levle": "debug"}}]),
-            "routes[0] (a).handler.levle: unknown field (known: level)",
+            "routes[0] (a).handler.levle: unknown field (did you mean level?)",
         ),
         (minimal(queue={"url": QUEUE_URL, "zzz": 1}), "queue.zzz: unknown field (known: url, name, dlq_url, "),
     ],
@@ -368,7 +369,7 @@ def test_all_problems_are_reported_at_once() -> None:
         "routes[0] (a).sufix: unknown field (did you mean suffix?)",
         "routes[1] (b).handler.type: unknown handler type 'nope' (known: container, log, python, workflow)",
         "routes[2] (a).name: duplicate route name 'a'",
-        "routes[2] (a).handler.level: must be one of debug, info, warning",
+        "routes[2] (a).handler.level: must be one of debug, info, warning, got 'loud'",
     ]
 
 

@@ -11,18 +11,15 @@ from typing import Any
 import pytest
 import yaml
 
-from watcher.config import Config, parse_config
+from watcher.app import parse_config
+from watcher.config.schema import Config
 from watcher.errors import ConfigError
-from watcher.handlers.container import ContainerHandler, log_key
-from watcher.handlers.container_options import (
-    CONTRACT_VARIABLES,
-    ContainerOptions,
-    OutputTarget,
-    RegistryAuth,
-    parse_options,
-    parse_s3_uri,
-)
-from watcher.handlers.docker_runtime import _timestamp, ecr_registry
+from watcher.handlers.container.contract import CONTRACT_VARIABLES
+from watcher.handlers.container.handler import ContainerHandler, log_key
+from watcher.handlers.container.handler import parse as parse_options
+from watcher.handlers.container.options import ContainerOptions, OutputTarget, RegistryAuth, parse_s3_uri
+from watcher.handlers.container.runtimes.docker import _timestamp
+from watcher.handlers.container.runtimes.docker_images import ecr_registry
 
 QUEUE_URL = "http://127.0.0.1:4566/000000000000/watcher-events"
 WHERE = "routes[0] (r).handler"
@@ -127,7 +124,7 @@ def test_container_handler_validate_is_parse_options_problems() -> None:
 
 def test_an_unknown_field_names_the_known_ones() -> None:
     problem = one_problem(**VALID, memroy="1g")
-    assert problem.startswith(f"{WHERE}.memroy: unknown field (known: image, script, command, output,")
+    assert problem.startswith(f"{WHERE}.memroy: unknown field (did you mean memory?)")
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -261,7 +258,7 @@ def test_an_output_entry_without_uri_is_refused() -> None:
 
 def test_unknown_fields_of_an_output_are_refused() -> None:
     assert one_problem(**VALID, output=[{"uri": "s3://media/", "sufix": ".jpg"}]) == (
-        f"{WHERE}.output[0].sufix: unknown field (known: uri, prefix, suffix)"
+        f"{WHERE}.output[0].sufix: unknown field (did you mean suffix?)"
     )
 
 

@@ -12,17 +12,17 @@ from typing import Any
 import pytest
 import structlog
 
-from watcher.config import parse_config
+from watcher.app import parse_config
 from watcher.dispatch import Dispatcher
 from watcher.errors import PermanentError, RetryableError
-from watcher.handlers import create_handler
+from watcher.handlers.registry import create_handler
 from watcher.metrics import Metrics
 from watcher.routing import Unit
+from watcher.sqs import QueueInfo
 from watcher.worker.acks import BatchDeleter
 from watcher.worker.capacity import Capacity
 from watcher.worker.heartbeat import VisibilityKeeper
 from watcher.worker.loop import Worker
-from watcher.worker.queue import QueueInfo
 
 seen: list[tuple[str, str]] = []
 contexts: list[dict[str, Any]] = []

@@ -14,9 +14,10 @@ import pytest
 
 from tests.support.containers import containers_of
 from tests.support.images import busybox_image, docker_client
-from watcher.config import AwsConfig
-from watcher.handlers.container_options import parse_options
-from watcher.handlers.docker_runtime import (
+from watcher.config.schema import AwsConfig
+from watcher.handlers.container.handler import parse as parse_options
+from watcher.handlers.container.runtimes.base import JobSpec
+from watcher.handlers.container.runtimes.docker import (
     LABEL_AREA,
     LABEL_HOST,
     LABEL_MANAGED,
@@ -24,8 +25,7 @@ from watcher.handlers.docker_runtime import (
     DockerRuntime,
     mount_namespace,
 )
-from watcher.handlers.runtimes import JobSpec
-from watcher.handlers.workspace import WorkArea, is_abandoned
+from watcher.handlers.container.workspace import WorkArea, is_abandoned
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from tests.support.fixtures import fixture_path, load_fixture
-from watcher.config import load_config
+from watcher.app import load_config
+from watcher.commands.explain import explain
 from watcher.errors import MessageFormatError
-from watcher.explain import explain
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "config" / "watcher.yaml"

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from tests.support.fixtures import load_fixture
-from watcher.config import DEFAULT_EVENTS, HandlerSpec, RouteConfig
+from watcher.config.schema import DEFAULT_EVENTS, HandlerSpec, RouteConfig
 from watcher.envelope import SKIP_EVENT_TYPE, SKIP_FOLDER_MARKER, SKIP_NO_ROUTE, parse_body
 from watcher.records import S3Record, dataset_of, dataset_uri
 from watcher.routing import Unit, event_matches, location_matches, match_routes

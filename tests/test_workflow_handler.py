@@ -12,10 +12,12 @@ import pytest
 
 from tests.support.fire_server import EXECUTE, STATUS, Canned, FireServer
 from tests.support.process import free_port
-from watcher.config import Config, parse_config
+from watcher.app import parse_config
+from watcher.config.schema import Config
 from watcher.errors import PermanentError, RetryableError
-from watcher.handlers import Handler, create_handler
-from watcher.handlers.workflow import _retry_after
+from watcher.handlers.base import Handler
+from watcher.handlers.registry import create_handler
+from watcher.handlers.workflow.handler import _retry_after
 from watcher.metrics import Metrics
 from watcher.records import S3Record
 from watcher.routing import Unit

@@ -6,17 +6,11 @@ from typing import Any
 
 import pytest
 
-from watcher.config import HandlerSpec, RouteConfig, parse_config
+from watcher.app import parse_config
+from watcher.config.schema import HandlerSpec, RouteConfig
 from watcher.errors import ConfigError
-from watcher.handlers.workflow_options import (
-    DEFAULT_PARAMETERS,
-    extract,
-    parse_options,
-    placeholder_values,
-    render,
-    render_tree,
-    template_problems,
-)
+from watcher.handlers.workflow.options import DEFAULT_PARAMETERS, parse_options
+from watcher.handlers.workflow.templates import extract, placeholder_values, render, render_tree, template_problems
 from watcher.records import S3Record
 from watcher.routing import Unit
 

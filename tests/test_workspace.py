@@ -15,17 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from watcher.handlers import workspace
-from watcher.handlers.workspace import (
+from watcher.handlers.container import outputs, workspace
+from watcher.handlers.container.outputs import (
     MAX_OUTPUT_DEPTH,
     OutputFile,
     SkippedOutput,
-    WorkArea,
     collect_outputs,
-    is_abandoned,
     open_output,
-    safe_file_name,
 )
+from watcher.handlers.container.workspace import WorkArea, is_abandoned, safe_file_name
 
 # --- input file names --------------------------------------------------------------------------
 
@@ -263,7 +261,7 @@ def test_a_device_file_is_skipped_as_special(output: Path) -> None:
 
 
 def test_too_many_files_are_cut_off(output: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(workspace, "MAX_OUTPUT_FILES", 3)
+    monkeypatch.setattr(outputs, "MAX_OUTPUT_FILES", 3)
     for n in range(5):
         (output / f"{n}.txt").write_text(str(n))
     files, skipped = collect_outputs(output)

@@ -1,3 +1,3 @@
-from watcher.cli import main
+from watcher.commands.cli import main
 
 raise SystemExit(main())

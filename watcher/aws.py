@@ -1,15 +1,15 @@
 """AWS client construction in one place: region, endpoint (LocalStack / S3-compatible), profile,
-timeouts and retry mode, for aiobotocore (the worker) and boto3 (CLI tools, blocking helpers)."""
+timeouts and retry mode. Blocking boto3 clients here (CLI tools, calls made in threads); the
+asynchronous aiobotocore ones in watcher.aws_async, which brings aiohttp."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import boto3
-from aiobotocore.session import AioSession, get_session
 from botocore.config import Config as BotoConfig
 
-from watcher.config import AwsConfig
+from watcher.config.schema import AwsConfig
 
 
 def botocore_config(*, pool: int = 10, read_timeout: float = 60.0) -> BotoConfig:
@@ -22,35 +22,19 @@ def botocore_config(*, pool: int = 10, read_timeout: float = 60.0) -> BotoConfig
     )
 
 
-def _credentials_for(aws: AwsConfig) -> dict[str, str]:
-    # LocalStack accepts any credentials; give it some when the environment has none so that a
-    # newcomer's `make demo` works without an AWS profile.
-    if aws.endpoint_url and _has_no_credentials(aws):
+def credentials_for(aws: AwsConfig) -> dict[str, str]:
+    """Explicit credentials for a local endpoint when the environment has none, else nothing.
+
+    LocalStack accepts any credentials; giving it some lets a newcomer's `make demo` work without
+    an AWS profile."""
+    if aws.endpoint_url and boto3.Session(profile_name=aws.profile).get_credentials() is None:
         return {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
     return {}
 
 
-def _has_no_credentials(aws: AwsConfig) -> bool:
-    return boto3.Session(profile_name=aws.profile).get_credentials() is None
-
-
-def aio_session(aws: AwsConfig) -> AioSession:
-    session = get_session()
-    if aws.profile:
-        session.set_config_variable("profile", aws.profile)
-    return session
-
-
-def aio_client_kwargs(aws: AwsConfig, *, pool: int = 10, read_timeout: float = 60.0) -> dict[str, Any]:
-    return {
-        "region_name": aws.region,
-        "endpoint_url": aws.endpoint_url,
-        "config": botocore_config(pool=pool, read_timeout=read_timeout),
-        **_credentials_for(aws),
-    }
-
-
-def client(aws: AwsConfig, service: str) -> Any:
+def client(aws: AwsConfig, service: str, *, pool: int = 10) -> Any:
     """A blocking boto3 client (for the CLI and for calls made in threads)."""
     session = boto3.Session(profile_name=aws.profile, region_name=aws.region)
-    return session.client(service, endpoint_url=aws.endpoint_url, config=botocore_config(), **_credentials_for(aws))
+    return session.client(
+        service, endpoint_url=aws.endpoint_url, config=botocore_config(pool=pool), **credentials_for(aws)
+    )

@@ -1,51 +1,56 @@
 """One message body -> records -> units -> handlers -> one outcome for the message.
 
-This is the part of the pipeline the long-running worker and the Lambda shim share: it knows
+This is the part of the pipeline the long-running worker and the Lambda entry point share: it knows
 nothing of receipt handles, visibility or deletion. The caller turns the ``MessageOutcome`` into
-delete / retry with backoff / dead-letter.
+delete / retry with backoff / dead-letter (watcher.outcome).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import structlog
 from prometheus_client import Counter, Histogram
 
-from watcher.config import Config
+from watcher.config.schema import Config, RouteConfig
 from watcher.envelope import Skip, parse_body
 from watcher.errors import MessageFormatError, PermanentError, RetryableError
-from watcher.handlers import Handler
+from watcher.handlers.base import Handler
 from watcher.logs import get_logger, log_enabled
 from watcher.metrics import Metrics
+from watcher.outcome import MessageOutcome, Status, UnitResult, bounded, combine
+from watcher.records import S3Record
 from watcher.routing import Unit, match_routes
 
-Status = Literal["ok", "retry", "permanent"]
 _LOGGER = "watcher.dispatch"
 _log = get_logger(_LOGGER)
-_MAX_REASON = 1000
 
 
 @dataclass(frozen=True, slots=True)
-class UnitResult:
-    route: str
-    status: Status
-    error: str | None = None
+class MessagePlan:
+    """A message body parsed and routed: each record with the routes that want it, and what is
+    skipped. ``watcher explain`` prints it; the dispatcher runs its units."""
 
-
-@dataclass(frozen=True, slots=True)
-class MessageOutcome:
-    """What should happen to the message: ``ok`` delete, ``retry`` back off, ``permanent`` DLQ."""
-
-    status: Status
-    reason: str | None = None
-    route: str | None = None  # the route whose failure decided the outcome
-    units: list[UnitResult] = field(default_factory=list)
+    records: list[tuple[S3Record, list[RouteConfig]]] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+
+    def units(self, message_id: str = "", receive_count: int = 1) -> list[Unit]:
+        return [Unit(record, route, message_id, receive_count) for record, routes in self.records for route in routes]
+
+
+def plan_message(body: str | bytes, routes: Sequence[RouteConfig], *, raw_keys: bool = False) -> MessagePlan:
+    """Parse a message body and match its records to routes. Raises ``MessageFormatError``."""
+    parsed = parse_body(body, raw_keys=raw_keys)
+    plan = MessagePlan(skipped=list(parsed.skipped))
+    for record in parsed.records:
+        matched, skip = match_routes(record, routes)
+        if skip is not None:
+            plan.skipped.append(skip)
+        plan.records.append((record, matched))
+    return plan
 
 
 class Dispatcher:
@@ -57,25 +62,19 @@ class Dispatcher:
 
     async def process(self, body: str, message_id: str = "", receive_count: int = 1) -> MessageOutcome:
         try:
-            parsed = parse_body(body, raw_keys=self._config.raw_keys)
+            plan = plan_message(body, self._config.routes, raw_keys=self._config.raw_keys)
         except MessageFormatError as exc:
             self._metrics.errors.labels("parse").inc()
-            return MessageOutcome("permanent", _bounded(f"unparseable message: {exc}"), route="")
-        skipped = list(parsed.skipped)
-        units: list[Unit] = []
-        for record in parsed.records:
-            routes, skip = match_routes(record, self._config.routes)
-            if skip is not None:
-                skipped.append(skip)
-            units.extend(Unit(record, route, message_id, receive_count) for route in routes)
-        for skip in skipped:
+            return MessageOutcome("permanent", bounded(f"unparseable message: {exc}"), route="")
+        for skip in plan.skipped:
             self._metrics.skipped.labels(skip.reason).inc()
+        units = plan.units(message_id, receive_count)
         if not units:
-            return MessageOutcome("ok", skipped=skipped)
+            return MessageOutcome("ok", skipped=plan.skipped)
         if len(units) == 1:  # the common case: no task per unit
-            return _combine([await self._run_unit(units[0])], skipped)
+            return combine([await self._run_unit(units[0])], plan.skipped)
         results = await asyncio.gather(*(self._run_unit(unit) for unit in units))
-        return _combine(list(results), skipped)
+        return combine(results, plan.skipped)
 
     async def _run_unit(self, unit: Unit) -> UnitResult:
         route = unit.route
@@ -147,21 +146,6 @@ class Dispatcher:
         return children
 
 
-def _combine(results: list[UnitResult], skipped: list[Skip]) -> MessageOutcome:
-    """A permanent failure of any unit decides the message (DLQ); else any retry; else success."""
-    order: tuple[Status, ...] = ("permanent", "retry")
-    for wanted in order:
-        failures = [r for r in results if r.status == wanted]
-        if failures:
-            reason = "; ".join(f"route {r.route}: {r.error}" for r in failures)
-            return MessageOutcome(wanted, _bounded(reason), failures[0].route, results, skipped)
-    return MessageOutcome("ok", units=results, skipped=skipped)
-
-
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if isinstance(exc, RetryableError | PermanentError) else f"{type(exc).__name__}: {text}"
-
-
-def _bounded(text: str) -> str:
-    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."

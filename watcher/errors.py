@@ -9,6 +9,8 @@ must never lose a file.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class WatcherError(Exception):
     """Base class of every error watcher raises on purpose."""
@@ -33,3 +35,20 @@ class ConfigError(WatcherError):
         self.problems = problems
         self.source = source
         super().__init__(f"{source}: " + "; ".join(problems))
+
+
+class ReferenceProblem(WatcherError, ValueError):
+    """A ``${source:argument}`` reference could not be resolved; the message says which and why,
+    never its value."""
+
+
+def error_code(error: BaseException | dict[str, Any]) -> str | None:
+    """The AWS error code of a botocore ``ClientError`` (``exc.response["Error"]["Code"]``), or of
+    one failed entry of a batch answer (``{"Code": ...}``); None for anything else. Duck-typed, so
+    that this module needs no botocore."""
+    if isinstance(error, dict):
+        code = error.get("Code")
+    else:
+        response = getattr(error, "response", None)
+        code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code if isinstance(code, str) else None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from watcher.config import RouteConfig
+from watcher.config.schema import RouteConfig
 
 
 @dataclass(frozen=True, slots=True)

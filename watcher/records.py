@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import unquote_plus
+
+# Container jobs write their logs under a ".watcher/" folder next to their outputs; no route takes
+# a key under such a folder as input (watcher.routing), so a job log never triggers anything.
+JOB_LOG_FOLDER = ".watcher"
+REQUEST_ID_LENGTH = 32  # lowercase hex digits
+_HEX = frozenset("0123456789abcdef")
 
 
 def decode_key(raw_key: str) -> str:
@@ -46,6 +53,18 @@ class S3Record:
     def is_folder_marker(self) -> bool:
         return self.key.endswith("/")
 
+    @property
+    def is_job_log(self) -> bool:
+        return f"/{JOB_LOG_FOLDER}/" in f"/{self.key}"
+
+    @property
+    def request_id(self) -> str:
+        """Deterministic for an object version, so a duplicate event maps to the same id: a hash of
+        bucket, key and version id (else sequencer, else ETag)."""
+        version = self.version_id or self.sequencer or self.etag or ""
+        material = "\0".join((self.bucket, self.key, version))
+        return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:REQUEST_ID_LENGTH]
+
     def summary(self) -> dict[str, Any]:
         fields = asdict(self)
         fields.pop("raw")
@@ -73,3 +92,10 @@ def dataset_of(key: str, suffix: str | None) -> str:
 
 def dataset_uri(bucket: str, dataset: str) -> str:
     return f"s3://{bucket}/{dataset}" if dataset else f"s3://{bucket}"
+
+
+def is_request_id(text: str, *, partial: bool = False) -> bool:
+    """Whether ``text`` has the shape of a request id (32 lowercase hex digits), or with
+    ``partial``, could be the start of one."""
+    length_ok = len(text) <= REQUEST_ID_LENGTH if partial else len(text) == REQUEST_ID_LENGTH
+    return length_ok and set(text) <= _HEX

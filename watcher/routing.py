@@ -6,18 +6,13 @@ skipped with a reason (``folder_marker``, ``job_log``, ``event_type``, ``no_rout
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from watcher.config import RouteConfig
+from watcher.config.schema import RouteConfig
 from watcher.envelope import SKIP_EVENT_TYPE, SKIP_FOLDER_MARKER, SKIP_JOB_LOG, SKIP_NO_ROUTE, Skip
 from watcher.records import S3Record, dataset_of, dataset_uri
-
-# Container jobs write their logs under a ".watcher/" folder next to their outputs; a route
-# watching that output folder must not take the log for a result.
-_JOB_LOG_FOLDER = "/.watcher/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +34,8 @@ class Unit:
 
     @property
     def request_id(self) -> str:
-        """Deterministic for an object version, so a duplicate event maps to the same id."""
-        record = self.record
-        version = record.version_id or record.sequencer or record.etag or ""
-        material = "\0".join((record.bucket, record.key, version))
-        return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        """The record's request id (watcher.records): the same for duplicates of one object version."""
+        return self.record.request_id
 
 
 def location_matches(route: RouteConfig, record: S3Record) -> bool:
@@ -63,7 +55,7 @@ def match_routes(record: S3Record, routes: Sequence[RouteConfig]) -> tuple[list[
     """The routes that want this record, or why none does."""
     if record.is_folder_marker:
         return [], Skip(SKIP_FOLDER_MARKER, record.uri)
-    if _JOB_LOG_FOLDER in f"/{record.key}":
+    if record.is_job_log:
         return [], Skip(SKIP_JOB_LOG, record.uri)
     located = [route for route in routes if location_matches(route, record)]
     if not located:

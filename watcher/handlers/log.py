@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from watcher.config import RouteConfig
-from watcher.handlers.base import HandlerContext
+from watcher.config.fields import Fields, check_unknown
+from watcher.config.schema import RouteConfig
+from watcher.handlers.base import HandlerContext, HandlerDefaults
 from watcher.logs import get_logger, log_enabled
 from watcher.routing import Unit
 
@@ -16,7 +17,7 @@ _log = get_logger(_LOGGER)
 _LEVELS = {"debug": 10, "info": 20, "warning": 30}
 
 
-class LogHandler:
+class LogHandler(HandlerDefaults):
     type_name: ClassVar[str] = "log"
 
     def __init__(self, level: str) -> None:
@@ -24,9 +25,9 @@ class LogHandler:
 
     @classmethod
     def validate(cls, options: Mapping[str, Any]) -> list[str]:
-        problems = [f".{name}: unknown field (known: level)" for name in options if name != "level"]
-        if options.get("level", "info") not in _LEVELS:
-            problems.append(f".level: must be one of {', '.join(_LEVELS)}")
+        problems: list[str] = []
+        check_unknown(options, ("level",), ".", problems)
+        Fields(problems).choice(options, ".", "level", "info", tuple(_LEVELS))
         return problems
 
     @classmethod
@@ -46,6 +47,3 @@ class LogHandler:
             event_name=record.event_name,
             event_time=record.event_time,
         )
-
-    async def close(self) -> None:
-        return None

@@ -13,8 +13,9 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from watcher.config import RouteConfig
-from watcher.handlers.base import HandlerContext
+from watcher.config.fields import check_unknown
+from watcher.config.schema import RouteConfig
+from watcher.handlers.base import HandlerContext, HandlerDefaults
 from watcher.routing import Unit
 
 _FIELDS = ("function", "options")
@@ -31,7 +32,7 @@ def _load(target: str) -> Callable[..., Any]:
     return function  # type: ignore[no-any-return]
 
 
-class PythonHandler:
+class PythonHandler(HandlerDefaults):
     type_name: ClassVar[str] = "python"
 
     def __init__(self, function: Callable[..., Any], options: Mapping[str, Any]) -> None:
@@ -43,7 +44,8 @@ class PythonHandler:
 
     @classmethod
     def validate(cls, options: Mapping[str, Any]) -> list[str]:
-        problems = [f".{k}: unknown field (known: {', '.join(_FIELDS)})" for k in options if k not in _FIELDS]
+        problems: list[str] = []
+        check_unknown(options, _FIELDS, ".", problems)
         target = options.get("function")
         if not isinstance(target, str):
             return [*problems, ".function: required, e.g. mypackage.handlers:process"]
@@ -64,6 +66,3 @@ class PythonHandler:
             await self._function(unit, self._options)
         else:
             await asyncio.to_thread(self._function, unit, self._options)
-
-    async def close(self) -> None:
-        return None

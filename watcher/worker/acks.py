@@ -13,22 +13,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from watcher.logs import get_logger
 from watcher.metrics import Metrics
+from watcher.sqs import is_gone
 
 _log = get_logger("watcher.acks")
-_GONE_CODES = {"ReceiptHandleIsInvalid", "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight"}
-_MAX_ATTRIBUTES = 10  # SQS limit per message
 _ATTEMPTS = 3
 _BATCH = 10  # SQS maximum per DeleteMessageBatch
-
-
-def is_gone(error: BaseException | dict[str, Any]) -> bool:
-    """True when SQS says the receipt handle is no longer ours (expired, or redelivered elsewhere)."""
-    code = (
-        error.get("Code")
-        if isinstance(error, dict)
-        else (error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None)
-    )
-    return code in _GONE_CODES or (isinstance(code, str) and code.endswith("ReceiptHandleIsInvalid"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,41 +195,8 @@ async def change_visibility(
     return False
 
 
-def dead_letter_attributes(
-    message: dict[str, Any], reason: str, route: str | None, receive_count: int
-) -> dict[str, dict[str, str]]:
-    """Our three attributes first, then as many of the message's own as SQS's limit of 10 allows."""
-    attributes: dict[str, dict[str, str]] = {
-        "watcher.error": {"DataType": "String", "StringValue": reason or "unknown"},
-        "watcher.route": {"DataType": "String", "StringValue": route or "-"},
-        "watcher.receive_count": {"DataType": "Number", "StringValue": str(receive_count)},
-    }
-    for name, value in (message.get("MessageAttributes") or {}).items():
-        if len(attributes) >= _MAX_ATTRIBUTES or name in attributes:
-            continue
-        kept = {k: v for k, v in value.items() if k in ("DataType", "StringValue", "BinaryValue")}
-        attributes[name] = kept
-    return attributes
-
-
-async def send_to_dead_letter_queue(
-    sqs: Any,
-    dlq_url: str,
-    message: dict[str, Any],
-    reason: str,
-    route: str | None,
-    receive_count: int,
-    metrics: Metrics,
-) -> bool:
-    request: dict[str, Any] = {
-        "QueueUrl": dlq_url,
-        "MessageBody": message["Body"],
-        "MessageAttributes": dead_letter_attributes(message, reason, route, receive_count),
-    }
-    if dlq_url.endswith(".fifo"):
-        system = message.get("Attributes", {})
-        request["MessageGroupId"] = system.get("MessageGroupId", "watcher")
-        request["MessageDeduplicationId"] = message["MessageId"]
+async def send_to_dead_letter_queue(sqs: Any, request: dict[str, Any], metrics: Metrics) -> bool:
+    """Send a message to the DLQ (the request from watcher.outcome.dead_letter_request), retried."""
     for attempt in range(_ATTEMPTS):
         try:
             await sqs.send_message(**request)

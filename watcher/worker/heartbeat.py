@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from watcher.logs import get_logger
 from watcher.metrics import Metrics
-from watcher.worker.acks import is_gone
+from watcher.sqs import is_gone
 
 _log = get_logger("watcher.heartbeat")
 

@@ -1,6 +1,6 @@
 """The worker: pollers that receive only what they have capacity for, one task per message, and a
-graceful shutdown. The per-message pipeline itself lives in watcher.dispatch; this module only turns
-its outcome into delete / retry with backoff / dead-letter."""
+graceful shutdown. The per-message pipeline itself is watcher.dispatch's (built by watcher.app); this
+module carries out the action watcher.outcome decides: delete / retry with backoff / dead-letter."""
 
 from __future__ import annotations
 
@@ -15,23 +15,20 @@ from typing import Any
 import structlog
 from botocore.config import Config as BotoConfig
 
-from watcher.aws import aio_client_kwargs, aio_session
-from watcher.config import Config
-from watcher.dispatch import Dispatcher, MessageOutcome
+from watcher.app import App
+from watcher.aws_async import aio_client_kwargs, aio_session
+from watcher.config.schema import Config
+from watcher.dispatch import Dispatcher
 from watcher.errors import ConfigError
-from watcher.handlers import Handler, create_handler, start_handlers
 from watcher.logs import get_logger, log_enabled
-from watcher.metrics import Metrics, MetricsServer, Readiness
+from watcher.metrics import Metrics
+from watcher.outcome import MessageOutcome, attempts_left, dead_letter_request, retry_delay
+from watcher.sqs import DeadLetterQueueUnreachable, QueueInfo, describe_queue, is_fatal, require_dead_letter_queue
 from watcher.worker.acks import BatchDeleter, change_visibility, send_to_dead_letter_queue
-from watcher.worker.backoff import retry_delay
 from watcher.worker.capacity import Capacity
+from watcher.worker.health import MetricsServer, Readiness
 from watcher.worker.heartbeat import VisibilityKeeper
-from watcher.worker.queue import (
-    QueueDepthPoller,
-    QueueInfo,
-    describe_queue,
-    require_dead_letter_queue,
-)
+from watcher.worker.queue import QueueDepthPoller
 
 _LOGGER = "watcher.worker"
 _log = get_logger(_LOGGER)
@@ -39,17 +36,13 @@ _RECEIVE_BATCH = 10  # SQS maximum per ReceiveMessage
 _CAPACITY_LINGER = 0.1  # seconds to gather freed slots into one receive
 _PENDING_DELETES_PER_SLOT = 2  # deletes queued or under way, per max_in_flight slot
 _SYSTEM_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp", "MessageGroupId"]
-_FATAL_QUEUE_CODES = {
-    "AWS.SimpleQueueService.NonExistentQueue",
-    "QueueDoesNotExist",
-    "AccessDenied",
-}
 
 
 class Worker:
     def __init__(self, config: Config, metrics: Metrics | None = None) -> None:
         self.config = config
         self.metrics = metrics or Metrics()
+        self.app = App(config, self.metrics)
         # Idle pollers call SQS every wait_time_seconds, the depth poller every queue_poll_seconds.
         self.readiness = Readiness(
             window=2 * max(config.queue.wait_time_seconds, config.metrics.queue_poll_seconds) + 15
@@ -80,7 +73,6 @@ class Worker:
         if cfg.metrics.port:
             server = MetricsServer(self.metrics, self.readiness)
             self.metrics_port = server.start(cfg.metrics.host, cfg.metrics.port)
-        handlers: dict[str, Handler] = {}
         kwargs = aio_client_kwargs(
             cfg.aws,
             pool=cfg.queue.max_in_flight + pollers + 10,
@@ -96,9 +88,8 @@ class Worker:
                 if self._queue is None:
                     return  # stopped before the queue answered
                 self._dlq_url = require_dead_letter_queue(self._queue)
-                handlers = {r.name: create_handler(r, metrics=self.metrics, aws=cfg.aws) for r in cfg.routes}
-                await start_handlers(handlers)
-                self._dispatcher = Dispatcher(cfg, handlers, self.metrics)
+                await self.app.start()
+                self._dispatcher = self.app.dispatcher
                 self._keeper = VisibilityKeeper(sqs, self._queue.url, cfg.queue.visibility_timeout, self.metrics)
                 # Slots are freed before the delete round trip, so the deletes pending are bounded
                 # instead (1 x max_in_flight was reached at every other receive in the benchmark).
@@ -136,9 +127,7 @@ class Worker:
                     task.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
         finally:
-            for handler in handlers.values():
-                with contextlib.suppress(Exception):
-                    await handler.close()
+            await self.app.close()
             if server is not None:
                 server.stop()
 
@@ -150,9 +139,10 @@ class Worker:
                 info = await describe_queue(self._sqs, self.config.queue)
                 self.readiness.ok()
                 return info
+            except DeadLetterQueueUnreachable as exc:
+                raise ConfigError([f"queue {self.config.queue.url or self.config.queue.name}: {exc}"]) from None
             except Exception as exc:
-                code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-                if code in _FATAL_QUEUE_CODES:
+                if is_fatal(exc):
                     raise ConfigError([f"queue {self.config.queue.url or self.config.queue.name}: {exc}"]) from None
                 failures += 1
                 delay = _poll_backoff(failures)
@@ -264,15 +254,16 @@ class Worker:
             _log_done(outcome, await self._deleter.delete(message_id, receipt))
             return
         if outcome.status == "permanent":
-            sent = await send_to_dead_letter_queue(
-                self._sqs,
+            request = dead_letter_request(
                 self._dlq_url,
-                message,
-                outcome.reason or "",
-                outcome.route,
-                receive_count,
-                self.metrics,
+                body=message["Body"],
+                message_id=message_id,
+                own_attributes=message.get("MessageAttributes") or {},
+                group_id=message.get("Attributes", {}).get("MessageGroupId"),
+                outcome=outcome,
+                receive_count=receive_count,
             )
+            sent = await send_to_dead_letter_queue(self._sqs, request, self.metrics)
             if sent:
                 self.metrics.dead_lettered.inc()
                 deleted = await self._deleter.delete(message_id, receipt)
@@ -285,19 +276,14 @@ class Worker:
                 )
                 return
             _log.error("could not dead-letter the message; it will be retried", reason=outcome.reason)
-        delay = retry_delay(
-            receive_count,
-            self.config.worker.retry_initial_seconds,
-            self.config.worker.retry_max_seconds,
-        )
+        delay = retry_delay(receive_count, self.config.worker)
         changed = await change_visibility(self._sqs, self._queue.url, receipt, delay, self.metrics, message_id)
         self.metrics.retried.inc()
-        max_receives = self._queue.max_receive_count
         _log.warning(
             "message will be retried",
             reason=outcome.reason,
             retry_in_seconds=delay if changed else None,
-            attempts_left=None if max_receives is None else max(0, max_receives - receive_count),
+            attempts_left=attempts_left(self._queue.max_receive_count, receive_count),
         )
 
     async def _hand_back(self, message: dict[str, Any]) -> None:

@@ -5,30 +5,40 @@ bucket notifications for the routes. Idempotent. Production wiring belongs in in
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from watcher.app import load_config
 from watcher.aws import client
-from watcher.config import Config
+from watcher.config.schema import Config
+from watcher.errors import error_code
 from watcher.notifications import filters_for_bucket, routes_by_bucket
+from watcher.sqs import queue_name_of
 
 NOTIFICATION_ID_PREFIX = "watcher-"
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    provision(config, max_receive_count=args.max_receive_count)
+    return 0
 
 
 def queue_name(config: Config) -> str:
     if config.queue.name:
         return config.queue.name
     assert config.queue.url is not None
-    return config.queue.url.rstrip("/").rsplit("/", 1)[-1]
+    return queue_name_of(config.queue.url)
 
 
 def dlq_name(config: Config) -> str:
     if config.queue.dlq_url:
-        return config.queue.dlq_url.rstrip("/").rsplit("/", 1)[-1]
+        return queue_name_of(config.queue.dlq_url)
     name = queue_name(config)
     return name[: -len(".fifo")] + "-dlq.fifo" if name.endswith(".fifo") else name + "-dlq"
 
@@ -106,5 +116,5 @@ def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:
         else:
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
     except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+        if error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise

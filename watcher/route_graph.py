@@ -1,64 +1,24 @@
-"""Function composition: one route's output may be another route's input (video -> frames ->
-detections), but never, directly or through other routes, its own.
+"""Which route's output feeds which route: one route's output may be another route's input (video ->
+frames -> detections), but never, directly or through other routes, its own.
 
-A route whose handler writes to S3 declares where (``output_locations``). Route B *may be fed* by
-route A when an object A writes could match B: same bucket (or B takes any bucket), B's prefix and
-A's fixed key prefix compatible (one starts with the other), B's suffix and A's suffix compatible,
-and B listening to the ObjectCreated events an upload produces. The check is conservative: it may
-see a feed that real file names would never produce, never the reverse. Job logs under a
-``.watcher/`` folder are not counted: routing skips them (watcher.routing).
+A route whose handler writes to S3 declares where (``HandlerType.output_locations``). Route B *may
+be fed* by route A when an object A writes could match B: same bucket (or B takes any bucket), B's
+prefix and A's fixed key prefix compatible (one starts with the other), B's suffix and A's suffix
+compatible, and B listening to the ObjectCreated events an upload produces. The check is
+conservative: it may see a feed that real file names would never produce, never the reverse. Job
+logs under a ``.watcher/`` folder are not counted: routing skips them (watcher.routing).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from watcher.config import RouteConfig
+from watcher.config.schema import RouteConfig
+from watcher.handlers.base import OutputLocation
+from watcher.handlers.registry import output_locations
 
 UPLOAD_EVENTS = ("s3:ObjectCreated:Put", "s3:ObjectCreated:CompleteMultipartUpload")
-
-
-_HEX = frozenset("0123456789abcdef")
-REQUEST_ID_LENGTH = 32
-
-
-@dataclass(frozen=True, slots=True)
-class OutputLocation:
-    """Objects a route writes, keys shaped ``key_prefix`` [``<request id>/``] ``path_prefix`` ...
-    ``suffix`` in ``bucket``; ``uri`` is how the configuration wrote it, for messages."""
-
-    bucket: str
-    key_prefix: str  # the output folder, "" or ending in "/"
-    suffix: str = ""
-    uri: str = ""
-    request_id_folder: bool = False  # a 32-hex-digit REQUEST_ID folder follows key_prefix
-    path_prefix: str = ""  # the output filter's prefix, below the request id folder
-
-    def may_start_with(self, prefix: str) -> bool:
-        """Could a key written here start with ``prefix`` (or ``prefix`` with such a key)?"""
-        head = min(len(prefix), len(self.key_prefix))
-        if prefix[:head] != self.key_prefix[:head]:
-            return False
-        rest = prefix[len(self.key_prefix) :]
-        if self.request_id_folder and rest:
-            if not set(rest[:REQUEST_ID_LENGTH]) <= _HEX:
-                return False
-            rest = rest[REQUEST_ID_LENGTH:]
-            if rest and rest[0] != "/":
-                return False
-            rest = rest[1:]
-        head = min(len(rest), len(self.path_prefix))
-        return rest[:head] == self.path_prefix[:head]
-
-
-def output_locations(route: RouteConfig) -> list[OutputLocation]:
-    from watcher.handlers import HANDLER_TYPES  # the registry imports config, which imports us
-
-    handler_type = HANDLER_TYPES.get(route.handler.type)
-    declare = getattr(handler_type, "output_locations", None)
-    return list(declare(route.handler.options)) if declare is not None else []
 
 
 def may_feed(location: OutputLocation, route: RouteConfig) -> bool:

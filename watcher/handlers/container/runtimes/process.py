@@ -1,16 +1,9 @@
-"""Where a container job's script runs: the interface, and the ``process`` runtime.
+"""The ``process`` runtime: the script runs on the host, for hosts without Docker and for the demo.
 
-A runtime is given a prepared job directory (``input/`` holding the file, ``output/`` empty,
-``script.sh``) and the contract's environment, runs the script with ``/bin/sh``, writes everything
-the script prints to ``log.txt`` and reports how it ended. It never raises for the script's own
-failure (that is the handler's decision); it raises ``RetryableError`` when it could not run the
-script at all (Docker unreachable), ``PermanentError`` when it never will (no such image).
-
-``process`` runs the script on the host, for hosts without Docker and for the demo. It isolates
-nothing: the script runs as the worker's user, in a session of its own (so its whole process group
-is killed at the end), with an environment holding only the contract, PATH, HOME and LANG. The
-worker's credentials are not handed to it, but a script running as the same user can still read
-what that user can (the worker's /proc/<pid>/environ included): only trusted scripts, or Docker.
+It isolates nothing: the script runs as the worker's user, in a session of its own (so its whole
+process group is killed at the end), with an environment holding only the contract, PATH, HOME and
+LANG. The worker's credentials are not handed to it, but a script running as the same user can still
+read what that user can (the worker's /proc/<pid>/environ included): only trusted scripts, or Docker.
 """
 
 from __future__ import annotations
@@ -20,66 +13,33 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import BinaryIO, ClassVar, Protocol
+from typing import Any, BinaryIO, ClassVar
 
 from watcher.blocking import run_blocking, shielded
-from watcher.handlers.workspace import JobDir
+from watcher.handlers.container.contract import JobPaths
+from watcher.handlers.container.options import ContainerOptions
+from watcher.handlers.container.runtimes.base import JobResult, JobSpec, RuntimeContext
+from watcher.handlers.container.workspace import JobDir
 
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@dataclass(frozen=True, slots=True)
-class JobPaths:
-    """Where the script sees its input folder, output folder and script file."""
-
-    input: str
-    output: str
-    script: str
-    workdir: str
-
-
-@dataclass(frozen=True, slots=True)
-class JobSpec:
-    job: JobDir
-    environment: dict[str, str]
-    timeout_seconds: float | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class JobResult:
-    exit_code: int | None  # None when it was killed before reporting one
-    script_seconds: float  # from the script's start to its end, as the runtime measured it
-    timed_out: bool = False
-    oom_killed: bool = False
-
-
-class Runtime(Protocol):
-    name: ClassVar[str]
-
-    def paths(self, job: JobDir) -> JobPaths: ...
-
-    async def prepare(self) -> None:
-        """Make sure jobs can run (the image is there); called before each job, cheap when ready."""
-        ...
-
-    async def run(self, spec: JobSpec) -> JobResult: ...
-
-    async def sweep(self, is_abandoned: Callable[[Path], bool]) -> int:
-        """Remove what jobs of dead workers left behind in the runtime; return how many."""
-        ...
-
-    async def close(self) -> None: ...
-
-
 class ProcessRuntime:
     name: ClassVar[str] = "process"
+    option_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, work_dir: Path) -> None:
         self._work_dir = work_dir
+
+    @classmethod
+    def validate(cls, options: Mapping[str, Any]) -> list[str]:
+        return []
+
+    @classmethod
+    def create(cls, options: ContainerOptions, context: RuntimeContext) -> ProcessRuntime:
+        return cls(options.work_dir)
 
     def paths(self, job: JobDir) -> JobPaths:
         return JobPaths(str(job.input), str(job.output), str(job.script), str(job.root))
@@ -180,18 +140,3 @@ def _mount_namespace(pid: str) -> str | None:
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-
-
-def read_tail(path: Path, limit: int) -> str:
-    """The last ``limit`` characters of a log file (decoded leniently), without reading all of it."""
-    if limit <= 0:
-        return ""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - limit * 4))
-            text = handle.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return ""
-    return text[-limit:]

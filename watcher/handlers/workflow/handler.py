@@ -2,7 +2,7 @@
 the dataset a marker such as ``_SUCCESS`` completes, optionally waiting for the run to finish.
 
 One request: ``Authorization: Bearer <token>``, ``Content-Type: application/json`` and
-``Idempotency-Key: {request_id}``, over the process-wide aiohttp session (watcher.http). Connection
+``Idempotency-Key: {request_id}``, over the process-wide aiohttp session (``session``). Connection
 errors, timeouts, 5xx, 408 and 429 are retried with exponential backoff and jitter (tenacity),
 honouring ``Retry-After``, within ``retry.attempts`` and ``retry.max_seconds``; then the unit is
 retryable. A 401 re-reads the token reference once (a rotated secret) and tries again. Any other
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
-import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,21 +25,16 @@ import aiohttp
 from multidict import CIMultiDict
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, stop_before_delay
 
-from watcher import http
-from watcher.config import AwsConfig, RouteConfig
-from watcher.errors import PermanentError, RetryableError
-from watcher.handlers.base import HandlerContext
-from watcher.handlers.workflow_options import (
-    WorkflowOptions,
-    extract,
-    parse_options,
-    placeholder_values,
-    render,
-    render_tree,
-)
+from watcher.backoff import equal_jitter
+from watcher.config.refs import Lookup, resolve_string
+from watcher.config.schema import AwsConfig, RouteConfig
+from watcher.errors import PermanentError, ReferenceProblem, RetryableError
+from watcher.handlers.base import HandlerContext, HandlerDefaults
+from watcher.handlers.workflow import session as http
+from watcher.handlers.workflow.options import WorkflowOptions, parse_options
+from watcher.handlers.workflow.templates import extract, placeholder_values, render, render_tree
 from watcher.logs import MASK, get_logger, mask_secrets, register_secret
 from watcher.metrics import Metrics
-from watcher.refs import ReferenceError_
 from watcher.routing import Unit
 
 _log = get_logger("watcher.handlers.workflow")
@@ -83,15 +77,14 @@ class _Token:
 
     async def refresh(self, seen_generation: int) -> None:
         """Re-read the reference, once for all the requests refused with the same token."""
-        from watcher.secrets import resolve_fresh
-
         assert self._reference is not None
         async with self._lock:
             if self.generation != seen_generation:
                 return  # another request refreshed it meanwhile
+            lookup = Lookup(aws=self._aws, fresh=True)  # blocking (a secret store): in a thread
             try:
-                value = await asyncio.to_thread(resolve_fresh, self._reference, self._aws)
-            except ReferenceError_ as exc:
+                value = await asyncio.to_thread(resolve_string, self._reference, lookup, secret=True)
+            except ReferenceProblem as exc:
                 raise RetryableError(f"cannot refresh the token: {mask_secrets(str(exc))}") from None
             register_secret(value)
             changed = value != self.value
@@ -121,7 +114,7 @@ def _where(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
-class WorkflowHandler:
+class WorkflowHandler(HandlerDefaults):
     type_name: ClassVar[str] = "workflow"
 
     def __init__(self, route: str, options: WorkflowOptions, token: _Token, metrics: Metrics) -> None:
@@ -292,10 +285,8 @@ class WorkflowHandler:
         error = state.outcome.exception() if state.outcome is not None else None
         if isinstance(error, _Transient) and error.retry_after is not None:
             return error.retry_after
-        # Exponential with equal jitter: half the step fixed, half random, capped.
         retry = self._options.retry
-        step = min(retry.max_wait_seconds, retry.initial_seconds * 2 ** (state.attempt_number - 1))
-        return random.uniform(step / 2, step)
+        return equal_jitter(state.attempt_number, retry.initial_seconds, retry.max_wait_seconds)
 
     def _before_sleep(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None

@@ -1,103 +1,51 @@
-"""The configuration contract: frozen dataclasses, loaded from YAML and validated at start.
+"""Loading a configuration: YAML -> ``WATCHER_*`` overrides -> ``${...}`` references -> typed readers
+that collect every problem -> frozen ``Config`` (watcher.config.schema).
 
 Every problem found is reported at once, each naming its route and field
 (``routes[0] (fire-insights).suffix: ...``). ``WATCHER_<SECTION>_<FIELD>`` environment variables
 override scalars of the top-level sections (``WATCHER_QUEUE_URL``, ``WATCHER_METRICS_PORT``), and
-``WATCHER_<FIELD>`` the top-level scalars (``WATCHER_RAW_KEYS``). Strings may hold
-``${env:NAME}`` and ``${file:PATH}`` references (watcher.refs).
+``WATCHER_<FIELD>`` the top-level scalars (``WATCHER_RAW_KEYS``).
+
+The loader knows nothing of handlers: the caller (watcher.app, the composition root) passes the
+checks of each route's handler options and of the routes as a whole (cycles).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import yaml
 
-from watcher.config_fields import Fields, check_unknown
+from watcher.config.fields import Fields, check_unknown
+from watcher.config.refs import Lookup, resolve_tree
+from watcher.config.schema import (
+    DEFAULT_EVENTS,
+    SECTION_TYPES,
+    SECTIONS,
+    TOP_LEVEL_SCALARS,
+    AwsConfig,
+    Config,
+    HandlerSpec,
+    LoggingConfig,
+    MetricsConfig,
+    QueueConfig,
+    RouteConfig,
+    WorkerConfig,
+)
 from watcher.errors import ConfigError
-from watcher.refs import AWS_SETTINGS, resolve_tree
 
-SECTIONS = ("aws", "queue", "worker", "metrics", "logging")
-TOP_LEVEL_SCALARS = ("raw_keys",)
-DEFAULT_EVENTS = ("s3:ObjectCreated:*",)
-
-
-@dataclass(frozen=True, slots=True)
-class AwsConfig:
-    region: str = "us-east-1"
-    endpoint_url: str | None = None
-    profile: str | None = None
+HandlerCheck = Callable[[HandlerSpec], list[str]]  # problems, each ".field: message"
+RoutesCheck = Callable[[tuple[RouteConfig, ...]], list[str]]  # run once every route is valid
+_ROUTE_FIELDS = ("name", "bucket", "prefix", "suffix", "events", "handler", "timeout_seconds")
 
 
-@dataclass(frozen=True, slots=True)
-class QueueConfig:
-    url: str | None = None
-    name: str | None = None
-    dlq_url: str | None = None
-    wait_time_seconds: int = 20
-    visibility_timeout: int = 120
-    max_in_flight: int = 16
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerConfig:
-    shutdown_grace_seconds: float = 30.0
-    retry_initial_seconds: float = 10.0  # first backoff of a retryable failure
-    retry_max_seconds: float = 900.0  # backoff cap (SQS allows 12 h)
-    default_timeout_seconds: float | None = None  # per-unit timeout when a route sets none
-
-
-@dataclass(frozen=True, slots=True)
-class MetricsConfig:
-    port: int = 9400  # 0 disables the HTTP endpoint
-    host: str = "0.0.0.0"
-    queue_poll_seconds: float = 30.0  # how often the queue depth gauges are refreshed
-
-
-@dataclass(frozen=True, slots=True)
-class LoggingConfig:
-    level: str = "info"
-    format: str = "auto"  # auto (console on a TTY, else JSON) | json | console
-
-
-@dataclass(frozen=True, slots=True)
-class HandlerSpec:
-    type: str
-    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    # The options as written, references unresolved: a handler re-resolves one (a rotated token).
-    raw_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-
-
-@dataclass(frozen=True, slots=True)
-class RouteConfig:
-    name: str
-    handler: HandlerSpec
-    bucket: str | None = None
-    prefix: str = ""
-    suffix: str = ""
-    events: tuple[str, ...] = DEFAULT_EVENTS
-    timeout_seconds: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    aws: AwsConfig = AwsConfig()
-    queue: QueueConfig = QueueConfig()
-    worker: WorkerConfig = WorkerConfig()
-    metrics: MetricsConfig = MetricsConfig()
-    logging: LoggingConfig = LoggingConfig()
-    routes: tuple[RouteConfig, ...] = ()
-    raw_keys: bool = False
-    source: str = "config"
-
-
-def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
-    """Read, override from the environment, resolve references and validate a config file."""
+def read_document(path: str | os.PathLike[str]) -> Any:
+    """The YAML document of a configuration file (``{}`` when empty)."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -107,23 +55,24 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"not valid YAML: {exc}"], source) from None
-    return parse_config(document if document is not None else {}, source, environ)
+    return document if document is not None else {}
 
 
-def parse_config(document: Any, source: str = "config", environ: Mapping[str, str] | None = None) -> Config:
+def parse_config(
+    document: Any,
+    source: str = "config",
+    environ: Mapping[str, str] | None = None,
+    *,
+    handler_problems: HandlerCheck,
+    route_problems: RoutesCheck,
+) -> Config:
     if not isinstance(document, dict):
         raise ConfigError(["the top level must be a mapping"], source)
     problems: list[str] = []
     environ = os.environ if environ is None else environ
     document = _apply_environment(document, environ, problems)
     raw_document = document
-    import watcher.secrets  # noqa: F401  registers ${secretsmanager:...} and ${ssm:...}
-
-    settings = AWS_SETTINGS.set(_aws_hint(document, environ))  # where those resolvers look
-    try:
-        document = resolve_tree(document, "", problems, environ)
-    finally:
-        AWS_SETTINGS.reset(settings)
+    document = resolve_tree(document, "", problems, Lookup(environ, _aws_hint(document, environ)))
     check_unknown(document, (*SECTIONS, *TOP_LEVEL_SCALARS, "routes"), "", problems)
 
     f = Fields(problems)
@@ -162,12 +111,10 @@ def parse_config(document: Any, source: str = "config", environ: Mapping[str, st
         level=f.choice(lg, "logging", "level", "info", ("debug", "info", "warning", "error")),
         format=f.choice(lg, "logging", "format", "auto", ("auto", "json", "console")),
     )
-    routes = _parse_routes(document.get("routes"), f, problems, raw_document.get("routes"))
+    routes = _parse_routes(document.get("routes"), f, raw_document.get("routes"), handler_problems)
     raw_keys = f.boolean(document, "", "raw_keys", False)
-    if not problems:  # the handlers' options are known good: now, can a route feed itself?
-        from watcher.composition import cycle_problems
-
-        problems.extend(cycle_problems(routes))
+    if not problems:  # every route is known good: now the checks of the routes as a whole
+        problems.extend(route_problems(routes))
     if problems:
         raise ConfigError(problems, source)
     return Config(aws, queue, worker, metrics, logging_config, routes, raw_keys, source)
@@ -176,17 +123,16 @@ def parse_config(document: Any, source: str = "config", environ: Mapping[str, st
 def _aws_hint(document: dict[str, Any], environ: Mapping[str, str]) -> AwsConfig:
     """The aws section, resolved on its own, for the resolvers of AWS references elsewhere in the
     file (its problems are reported by the full parse)."""
-    section = resolve_tree(document.get("aws"), "aws", [], environ)
+    section = resolve_tree(document.get("aws"), "aws", [], Lookup(environ))
     if not isinstance(section, dict):
         return AwsConfig()
     text = {k: v for k, v in section.items() if isinstance(v, str) and v}
     return AwsConfig(text.get("region", "us-east-1"), text.get("endpoint_url"), text.get("profile"))
 
 
-def _parse_routes(value: Any, f: Fields, problems: list[str], raw_value: Any = None) -> tuple[RouteConfig, ...]:
-    from watcher.handlers import validate_handler  # the registry imports config types
-
-    if value is None:
+def _parse_routes(value: Any, f: Fields, raw_value: Any, handler_problems: HandlerCheck) -> tuple[RouteConfig, ...]:
+    problems = f.problems
+    if value is None or value == []:
         problems.append("routes: at least one route is required")
         return ()
     if not isinstance(value, list):
@@ -202,8 +148,7 @@ def _parse_routes(value: Any, f: Fields, problems: list[str], raw_value: Any = N
         name = item.get("name")
         if isinstance(name, str) and name:
             where = f"{where} ({name})"
-        allowed = ("name", "bucket", "prefix", "suffix", "events", "handler", "timeout_seconds")
-        check_unknown(item, allowed, where, problems)
+        check_unknown(item, _ROUTE_FIELDS, where, problems)
         route_name = f.name(item, where, "name")
         if isinstance(name, str) and name:  # a missing name is reported once, not also as a duplicate
             if route_name in seen:
@@ -221,7 +166,7 @@ def _parse_routes(value: Any, f: Fields, problems: list[str], raw_value: Any = N
             options = {k: v for k, v in handler_doc.items() if k != "type"}
             raw_options = _raw_handler_options(raw_value, index)
             handler = HandlerSpec(handler_doc["type"], MappingProxyType(options), MappingProxyType(raw_options))
-            problems.extend(f"{where}.handler{p}" for p in validate_handler(handler))
+            problems.extend(f"{where}.handler{p}" for p in handler_problems(handler))
         routes.append(
             RouteConfig(
                 name=route_name,
@@ -233,8 +178,6 @@ def _parse_routes(value: Any, f: Fields, problems: list[str], raw_value: Any = N
                 timeout_seconds=f.optional_number(item, where, "timeout_seconds"),
             )
         )
-    if not value:
-        problems.append("routes: at least one route is required")
     return tuple(routes)
 
 
@@ -246,17 +189,10 @@ def _raw_handler_options(raw_routes: Any, index: int) -> dict[str, Any]:
     return {k: v for k, v in handler.items() if k != "type"} if isinstance(handler, dict) else {}
 
 
-_SECTION_TYPES: dict[str, type[Any]] = {
-    "aws": AwsConfig,
-    "queue": QueueConfig,
-    "worker": WorkerConfig,
-    "metrics": MetricsConfig,
-    "logging": LoggingConfig,
-}
 # ``section_field`` of the text fields: their overrides are taken as text, not read as YAML.
 _TEXT_FIELDS = frozenset(
     f"{section}_{item.name}"
-    for section, cls in _SECTION_TYPES.items()
+    for section, cls in SECTION_TYPES.items()
     for item in fields(cls)
     if item.type in ("str", "str | None", str, str | None)
 )

@@ -24,31 +24,39 @@ from typing import Any, ClassVar
 import structlog
 
 from watcher.blocking import run_blocking, shielded
-from watcher.composition import OutputLocation
-from watcher.config import RouteConfig
+from watcher.config.schema import RouteConfig
 from watcher.errors import PermanentError, RetryableError
-from watcher.handlers.base import HandlerContext
-from watcher.handlers.container_options import ContainerOptions, OutputTarget, parse_options
-from watcher.handlers.docker_runtime import LABEL_REQUEST_ID, DockerRuntime
-from watcher.handlers.runtimes import JobPaths, JobResult, JobSpec, ProcessRuntime, Runtime, read_tail
-from watcher.handlers.transfer import S3Transfer
-from watcher.handlers.workspace import (
-    JobDir,
-    OutputFile,
-    WorkArea,
-    collect_outputs,
-    is_abandoned,
-    open_output,
-    safe_file_name,
-)
+from watcher.handlers.base import HandlerContext, HandlerDefaults, OutputLocation
+from watcher.handlers.container.contract import contract_environment
+from watcher.handlers.container.options import ContainerOptions, OutputTarget, parse_options
+from watcher.handlers.container.outputs import OutputFile, collect_outputs, open_output
+from watcher.handlers.container.runtimes import RUNTIMES, runtime_class
+from watcher.handlers.container.runtimes.base import JobResult, JobSpec, Runtime, RuntimeContext
+from watcher.handlers.container.transfer import S3Transfer
+from watcher.handlers.container.workspace import JobDir, WorkArea, is_abandoned, safe_file_name
 from watcher.logs import get_logger, mask_secrets
+from watcher.records import JOB_LOG_FOLDER
 from watcher.routing import Unit
 
 _log = get_logger("watcher.handlers.container")
-LOG_FOLDER = ".watcher"  # routing never triggers on keys under a ".watcher/" folder (watcher.routing)
 _REASON_TAIL = 300  # characters of the job's output quoted in a failure reason (the DLQ attribute)
 _UPLOADS_AT_ONCE = 4
 _SKIPPED_EXAMPLES = 10  # paths named in the "outputs not uploaded" line
+
+
+def parse(options: Mapping[str, Any]) -> tuple[ContainerOptions | None, list[str]]:
+    """The options as ``ContainerOptions``, or None with every problem: the common options, and those
+    of the runtime the route chose (which only that runtime knows)."""
+    chosen = options.get("runtime", "docker")
+    runtime = runtime_class(chosen) if isinstance(chosen, str) and chosen in RUNTIMES else None
+    if runtime is None:
+        return parse_options(options, runtimes=tuple(RUNTIMES))
+    return parse_options(
+        options,
+        runtimes=tuple(RUNTIMES),
+        runtime_fields=runtime.option_fields,
+        runtime_problems=tuple(runtime.validate(options)),
+    )
 
 
 def _is_utf8(text: str) -> bool:
@@ -59,7 +67,7 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-class ContainerHandler:
+class ContainerHandler(HandlerDefaults):
     type_name: ClassVar[str] = "container"
 
     def __init__(self, route: RouteConfig, options: ContainerOptions, context: HandlerContext) -> None:
@@ -67,29 +75,27 @@ class ContainerHandler:
         self._options = options
         self._metrics = context.metrics
         self._area = WorkArea(options.work_dir)
-        self._runtime: Runtime = (
-            DockerRuntime(options, context.aws, route.name, self._area.path)
-            if options.runtime == "docker"
-            else ProcessRuntime(options.work_dir)
+        self._runtime: Runtime = runtime_class(options.runtime).create(
+            options, RuntimeContext(route.name, self._area.path, context.aws)
         )
         self._transfer = S3Transfer(context.aws)
         self._started: asyncio.Task[None] | None = None
 
     @classmethod
     def validate(cls, options: Mapping[str, Any]) -> list[str]:
-        return parse_options(options)[1]
+        return parse(options)[1]
 
     @classmethod
     def create(cls, route: RouteConfig, options: Mapping[str, Any], context: HandlerContext) -> ContainerHandler:
-        parsed, problems = parse_options(options)
+        parsed, problems = parse(options)
         if parsed is None:
             raise ValueError(f"invalid container options: {problems}")
         return cls(route, parsed, context)
 
     @classmethod
     def output_locations(cls, options: Mapping[str, Any]) -> list[OutputLocation]:
-        """Where this route's jobs write (watcher.composition checks that no route feeds itself)."""
-        parsed, _ = parse_options(options)
+        """Where this route's jobs write (watcher.route_graph checks that no route feeds itself)."""
+        parsed, _ = parse(options)
         if parsed is None:
             return []
         return [
@@ -168,12 +174,11 @@ class ContainerHandler:
             download_ms = _ms_since(clock)
             paths = self._runtime.paths(job)
             environment = {**options.environment, **contract_environment(unit, paths, input_name)}
-            labels = {LABEL_REQUEST_ID: request_id}
-            result = await self._runtime.run(JobSpec(job, environment, options.timeout_seconds, labels))
+            result = await self._runtime.run(JobSpec(job, environment, options.timeout_seconds, request_id))
         except (RetryableError, PermanentError):
             self._metrics.container_jobs.labels(route, self._runtime.name, "error").inc()
             raise
-        tail = mask_secrets(await run_blocking(read_tail, job.log, options.log_tail_chars))
+        tail = mask_secrets(await run_blocking(job.log_tail, options.log_tail_chars))
         structlog.contextvars.bind_contextvars(
             exit_code=result.exit_code,
             download_ms=download_ms,
@@ -274,26 +279,8 @@ def log_key(target: OutputTarget, request_id: str, request_id_folder: bool) -> s
     """``<output>/<REQUEST_ID>/.watcher/log.txt``; without the REQUEST_ID folder, outputs of every
     job share one folder, so the log goes to ``<output>/.watcher/<REQUEST_ID>/log.txt``."""
     if request_id_folder:
-        return f"{target.folder(request_id, True)}{LOG_FOLDER}/log.txt"
-    return f"{target.folder(request_id, False)}{LOG_FOLDER}/{request_id}/log.txt"
-
-
-def contract_environment(unit: Unit, paths: JobPaths, input_name: str) -> dict[str, str]:
-    """The variables every SCAR / OSCAR script expects. Environment values cannot hold NUL, so a
-    key with one is passed with it percent-encoded, as S3 would in an event."""
-    record = unit.record
-    input_file = f"{paths.input}/{input_name}"
-    return {
-        "INPUT_FILE_PATH": input_file,
-        "TMP_INPUT_DIR": paths.input,
-        "TMP_OUTPUT_DIR": paths.output,
-        "STORAGE_OBJECT_KEY": record.key.replace("\0", "%00"),
-        "STORAGE_BUCKET": record.bucket,
-        "EVENT": record.event_json().replace("\0", "%00"),
-        "REQUEST_ID": unit.request_id,
-        "SCAR_INPUT_FILE": input_file,
-        "SCAR_OUTPUT_DIR": paths.output,
-    }
+        return f"{target.folder(request_id, True)}{JOB_LOG_FOLDER}/log.txt"
+    return f"{target.folder(request_id, False)}{JOB_LOG_FOLDER}/{request_id}/log.txt"
 
 
 def _result_label(result: JobResult) -> str:

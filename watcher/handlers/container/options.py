@@ -1,7 +1,8 @@
 """Options of the ``container`` handler, validated when the configuration is loaded.
 
 Every mistake (an unknown field, a script that does not exist, an output that is not an S3 URI, a
-memory size Docker would refuse) is reported at start with its field, not on the first event.
+memory size Docker would refuse) is reported at start with its field, not on the first event. The
+options a runtime alone takes are checked by that runtime (the handler asks it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from watcher.config.fields import check_unknown
+from watcher.handlers.container.contract import CONTRACT_VARIABLES
 
 FIELDS = (
     "image",
@@ -35,24 +39,11 @@ FIELDS = (
     "log_tail_chars",
 )
 OUTPUT_FIELDS = ("uri", "prefix", "suffix")
-RUNTIMES = ("docker", "process")
 PULL_POLICIES = ("if-not-present", "always", "never")
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$", re.IGNORECASE)  # as Docker reads it
 _MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _MIN_MEMORY = 6 << 20  # Docker refuses less than 6 MB
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# The contract's own variables: a route's environment may not replace them.
-CONTRACT_VARIABLES = (
-    "INPUT_FILE_PATH",
-    "TMP_INPUT_DIR",
-    "TMP_OUTPUT_DIR",
-    "STORAGE_OBJECT_KEY",
-    "STORAGE_BUCKET",
-    "EVENT",
-    "REQUEST_ID",
-    "SCAR_INPUT_FILE",
-    "SCAR_OUTPUT_DIR",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +140,7 @@ def _outputs(value: Any, problems: list[str]) -> tuple[OutputTarget, ...]:
         if not isinstance(item, dict):
             problems.append(f"{where}: must be an S3 URI or a mapping {{uri, prefix, suffix}}")
             continue
-        problems.extend(
-            f"{where}.{k}: unknown field (known: {', '.join(OUTPUT_FIELDS)})" for k in item if k not in OUTPUT_FIELDS
-        )
+        check_unknown(item, OUTPUT_FIELDS, where, problems)
         parsed = parse_s3_uri(item.get("uri"))
         if parsed is None:
             problems.append(f"{where}.uri: must be an S3 URI such as s3://bucket/outputs/ (got {item.get('uri')!r})")
@@ -222,16 +211,24 @@ def _registry_auth(value: Any, problems: list[str]) -> RegistryAuth | None:
     return None
 
 
-def parse_options(options: Mapping[str, Any]) -> tuple[ContainerOptions | None, list[str]]:
-    """The options as ``ContainerOptions``, or None with every problem (``.field: message``)."""
-    problems = [f".{k}: unknown field (known: {', '.join(FIELDS)})" for k in options if k not in FIELDS]
+def parse_options(
+    options: Mapping[str, Any],
+    *,
+    runtimes: tuple[str, ...],
+    runtime_fields: tuple[str, ...] = (),
+    runtime_problems: tuple[str, ...] = (),
+) -> tuple[ContainerOptions | None, list[str]]:
+    """The options as ``ContainerOptions``, or None with every problem (``.field: message``).
+    ``runtimes`` are the known runtime names; the chosen runtime adds ``runtime_fields`` and has
+    found ``runtime_problems`` with its own options (reported right after the runtime's name)."""
+    problems: list[str] = []
+    check_unknown(options, (*FIELDS, *runtime_fields), ".", problems)
     runtime = options.get("runtime", "docker")
-    if runtime not in RUNTIMES:
-        problems.append(f".runtime: must be one of {', '.join(RUNTIMES)}")
+    if runtime not in runtimes:
+        problems.append(f".runtime: must be one of {', '.join(runtimes)}")
         runtime = "docker"
+    problems.extend(runtime_problems)
     image = options.get("image")
-    if runtime == "docker" and (not isinstance(image, str) or not image.strip()):
-        problems.append(".image: required for the docker runtime, e.g. image: my-registry/ffmpeg:6")
     script = _script(options, problems)
     outputs = _outputs(options.get("output"), problems)
     memory = None

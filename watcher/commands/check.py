@@ -1,18 +1,38 @@
-"""``watcher check [--live]``: the config is valid; with ``--live``, the queue exists, its DLQ is
-wired, and every route's bucket sends ObjectCreated notifications to this queue (directly, through
-an SNS topic, or through EventBridge) with a filter covering the route's prefix and suffix."""
+"""``watcher check [--live]``: the config is valid (and which route's output feeds which route);
+with ``--live``, the queue exists, its DLQ is wired, and every route's bucket sends ObjectCreated
+notifications to this queue (directly, through an SNS topic, or through EventBridge) with a filter
+covering the route's prefix and suffix."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from watcher.app import load_config
 from watcher.aws import client
-from watcher.config import Config, RouteConfig
+from watcher.config.schema import Config, RouteConfig
 from watcher.notifications import from_s3, routes_by_bucket
-from watcher.worker.queue import arn_to_name_and_account
+from watcher.route_graph import feeds
+from watcher.sqs import DeadLetterQueueUnreachable, QueueInfo, describe_queue_blocking
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    print(f"{args.config}: valid ({len(config.routes)} routes: {', '.join(r.name for r in config.routes)})")
+    for source, targets in feeds(config.routes).items():  # function composition, for the reader
+        for target, uri in targets:
+            print(f"feeds: route {source} writes to {uri}, which route {target} reads")
+    if not args.live:
+        return 0
+    problems, notes = check_live(config)
+    for note in notes:
+        print(f"ok: {note}")
+    for problem in problems:
+        print(f"problem: {problem}")
+    return 1 if problems else 0
 
 
 def check_live(config: Config) -> tuple[list[str], list[str]]:
@@ -21,13 +41,14 @@ def check_live(config: Config) -> tuple[list[str], list[str]]:
     notes: list[str] = []
     sqs = client(config.aws, "sqs")
     try:
-        url = config.queue.url or sqs.get_queue_url(QueueName=config.queue.name)["QueueUrl"]
-        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        info = describe_queue_blocking(sqs, config.queue)
+    except DeadLetterQueueUnreachable as exc:
+        return [str(exc)], notes
     except (ClientError, BotoCoreError) as exc:
         return [f"queue {config.queue.url or config.queue.name}: not reachable: {exc}"], notes
-    queue_arn = attributes["QueueArn"]
-    notes.append(f"queue {url} exists")
-    problems += _check_dlq(sqs, config, attributes, notes)
+    queue_arn = info.arn
+    notes.append(f"queue {info.url} exists")
+    problems += _check_dlq(sqs, info, notes)
     s3 = client(config.aws, "s3")
     for bucket, routes in sorted(routes_by_bucket(config.routes).items()):
         try:
@@ -47,25 +68,19 @@ def check_live(config: Config) -> tuple[list[str], list[str]]:
     return problems, notes
 
 
-def _check_dlq(sqs: Any, config: Config, attributes: dict[str, str], notes: list[str]) -> list[str]:
-    policy = json.loads(attributes.get("RedrivePolicy") or "{}")
-    if config.queue.dlq_url:
-        try:
-            sqs.get_queue_attributes(QueueUrl=config.queue.dlq_url, AttributeNames=["QueueArn"])
+def _check_dlq(sqs: Any, info: QueueInfo, notes: list[str]) -> list[str]:
+    if info.dlq_configured:
+        try:  # the worker only learns at the first permanent failure: check it now
+            sqs.get_queue_attributes(QueueUrl=info.dlq_url, AttributeNames=["QueueArn"])
         except (ClientError, BotoCoreError) as exc:
-            return [f"queue.dlq_url {config.queue.dlq_url}: not reachable: {exc}"]
-        notes.append(f"dead-letter queue {config.queue.dlq_url} (configured)")
-        if not policy:
+            return [f"queue.dlq_url {info.dlq_url}: not reachable: {exc}"]
+        notes.append(f"dead-letter queue {info.dlq_url} (configured)")
+        if info.max_receive_count is None:
             notes.append("the queue has no RedrivePolicy: retryable failures are retried until they expire")
         return []
-    if not policy.get("deadLetterTargetArn"):
+    if info.dlq_url is None:
         return ["the queue has no RedrivePolicy and queue.dlq_url is not set: no dead-letter queue"]
-    name, account = arn_to_name_and_account(policy["deadLetterTargetArn"])
-    try:
-        sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
-    except (ClientError, BotoCoreError) as exc:
-        return [f"dead-letter queue {policy['deadLetterTargetArn']} from the RedrivePolicy: not reachable: {exc}"]
-    notes.append(f"dead-letter queue {name} (maxReceiveCount {policy.get('maxReceiveCount')})")
+    notes.append(f"dead-letter queue {info.dlq_url.rsplit('/', 1)[-1]} (maxReceiveCount {info.max_receive_count})")
     return []
 
 

@@ -11,14 +11,13 @@ after a crash removes exactly the containers whose owner is gone.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 import re
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,16 +26,16 @@ import docker
 import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
-from docker.utils import parse_repository_tag
 
-from watcher.aws import client as aws_client
 from watcher.blocking import run_blocking, run_control, run_waiting, shielded
-from watcher.config import AwsConfig
-from watcher.errors import PermanentError, RetryableError
-from watcher.handlers.container_options import ContainerOptions
-from watcher.handlers.runtimes import JobPaths, JobResult, JobSpec
-from watcher.handlers.workspace import JobDir
-from watcher.logs import get_logger, register_secret
+from watcher.config.schema import AwsConfig
+from watcher.errors import RetryableError
+from watcher.handlers.container.contract import JobPaths
+from watcher.handlers.container.options import ContainerOptions
+from watcher.handlers.container.runtimes.base import JobResult, JobSpec, RuntimeContext
+from watcher.handlers.container.runtimes.docker_images import ImageSource, docker_error
+from watcher.handlers.container.workspace import JobDir
+from watcher.logs import get_logger
 
 _log = get_logger("watcher.handlers.container")
 LABEL_MANAGED = "io.watcher.managed"
@@ -46,15 +45,8 @@ LABEL_MOUNT_NAMESPACE = "io.watcher.mount_namespace"
 LABEL_ROUTE = "io.watcher.route"
 LABEL_REQUEST_ID = "io.watcher.request_id"
 MOUNT_ROOT = "/watcher"
-_ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]+")
 _WAIT_SLICE_SECONDS = 1.0
-
-
-def ecr_registry(image: str) -> tuple[str, str] | None:
-    """(account id, region) when the image lives in a private ECR registry."""
-    match = _ECR_HOST.match(image)
-    return (match.group(1), match.group(2)) if match else None
 
 
 def mount_namespace() -> str:
@@ -66,16 +58,20 @@ def mount_namespace() -> str:
         return "unknown"
 
 
-def docker_error(exc: Exception, doing: str) -> Exception:
-    """A Docker SDK failure as one of ours: the engine's 4xx answers are permanent (a bad image
-    reference or option), everything else (engine down, 5xx, socket errors) is retryable."""
-    if isinstance(exc, docker.errors.APIError) and exc.is_client_error() and exc.status_code != 409:
-        return PermanentError(f"docker refused to {doing}: {exc.explanation or exc}")
-    return RetryableError(f"docker could not {doing}: {exc}")
-
-
 class DockerRuntime:
     name: ClassVar[str] = "docker"
+    option_fields: ClassVar[tuple[str, ...]] = ()  # its options (image, limits, network...) are common ones
+
+    @classmethod
+    def validate(cls, options: Mapping[str, Any]) -> list[str]:
+        image = options.get("image")
+        if not isinstance(image, str) or not image.strip():
+            return [".image: required for the docker runtime, e.g. image: my-registry/ffmpeg:6"]
+        return []
+
+    @classmethod
+    def create(cls, options: ContainerOptions, context: RuntimeContext) -> DockerRuntime:
+        return cls(options, context.aws, context.route, context.area)
 
     def __init__(self, options: ContainerOptions, aws: AwsConfig, route: str, area: Path) -> None:
         assert options.image is not None  # validated: the docker runtime requires an image
@@ -87,9 +83,7 @@ class DockerRuntime:
         self._host = socket.gethostname()
         self._mount_namespace = mount_namespace()
         self._client: docker.DockerClient | None = None
-        self._ecr_auth: tuple[float, dict[str, str]] | None = None
-        if options.registry_auth is not None and options.registry_auth.password:
-            register_secret(options.registry_auth.password)  # masked wherever it might show up
+        self._images = ImageSource(options, aws)
 
     def paths(self, job: JobDir) -> JobPaths:
         return JobPaths(f"{MOUNT_ROOT}/input", f"{MOUNT_ROOT}/output", f"{MOUNT_ROOT}/script.sh", MOUNT_ROOT)
@@ -105,50 +99,8 @@ class DockerRuntime:
     # --- the image ------------------------------------------------------------------------------
 
     async def prepare(self) -> None:
-        await run_blocking(self._ensure_image)  # a pull may take minutes: not a control call
-
-    def _ensure_image(self) -> None:
-        client = self._docker()
-        if self._options.pull != "always":
-            try:
-                client.images.get(self._image)
-                return
-            except docker.errors.ImageNotFound:
-                if self._options.pull == "never":
-                    raise PermanentError(f"image {self._image} is not on this host and pull is never") from None
-            except docker.errors.DockerException as exc:
-                raise docker_error(exc, f"inspect image {self._image}") from None
-        repository, tag = parse_repository_tag(self._image)
-        started = time.perf_counter()
-        try:
-            client.images.pull(repository, tag=tag or "latest", auth_config=self._registry_auth())
-        except docker.errors.DockerException as exc:
-            raise docker_error(exc, f"pull image {self._image}") from None
-        _log.info("image pulled", image=self._image, seconds=round(time.perf_counter() - started, 1))
-
-    def _registry_auth(self) -> dict[str, str] | None:
-        auth = self._options.registry_auth
-        if auth is not None and not auth.ecr:
-            return {"username": auth.username or "", "password": auth.password or ""}
-        ecr = ecr_registry(self._image)
-        if ecr is None:
-            if auth is not None and auth.ecr:
-                raise PermanentError(f"registry_auth is ecr, but {self._image} is not an ECR image")
-            return None
-        if self._ecr_auth is not None and self._ecr_auth[0] > time.time():
-            return self._ecr_auth[1]
-        account, region = ecr
-        aws = AwsConfig(region=region, endpoint_url=None, profile=self._aws.profile)
-        try:
-            data = aws_client(aws, "ecr").get_authorization_token(registryIds=[account])["authorizationData"][0]
-        except Exception as exc:  # botocore's errors: no credentials, denied, network
-            raise RetryableError(f"cannot get an ECR login for {self._image}: {exc}") from None
-        username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
-        register_secret(password)
-        credentials = {"username": username, "password": password}
-        expires = data["expiresAt"].timestamp() - 300 if "expiresAt" in data else time.time() + 3600
-        self._ecr_auth = (expires, credentials)
-        return credentials
+        # A pull may take minutes: in the pool for long calls, not the one for control calls.
+        await run_blocking(self._images.ensure, self._docker())
 
     # --- one job --------------------------------------------------------------------------------
 
@@ -160,7 +112,7 @@ class DockerRuntime:
             limits["memswap_limit"] = options.memory  # the same figure: no swap on top
         if options.cpus is not None:
             limits["nano_cpus"] = int(options.cpus * 1e9)
-        labels = {**self._owner_labels(), LABEL_ROUTE: self._route, **spec.labels}
+        labels = {**self._owner_labels(), LABEL_ROUTE: self._route, LABEL_REQUEST_ID: spec.request_id}
         try:
             return self._docker().containers.create(
                 self._image,

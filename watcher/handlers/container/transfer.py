@@ -17,8 +17,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from watcher.aws import client
 from watcher.blocking import run_blocking
-from watcher.config import AwsConfig
-from watcher.errors import PermanentError, RetryableError
+from watcher.config.schema import AwsConfig
+from watcher.errors import PermanentError, RetryableError, error_code
 from watcher.records import S3Record
 
 MULTIPART_THRESHOLD = 64 << 20
@@ -50,7 +50,7 @@ class S3Transfer:
         try:
             return await run_blocking(download)
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
+            code = error_code(exc)
             if code in _GONE:
                 raise PermanentError(f"{record.uri} no longer exists ({code})") from None
             if code in _DENIED:
@@ -65,7 +65,7 @@ class S3Transfer:
         try:
             await run_blocking(self._s3().upload_fileobj, source, bucket, key, extra, None, _CONFIG)
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
+            code = error_code(exc)
             if code in _DENIED or code == "NoSuchBucket":
                 raise PermanentError(f"cannot write s3://{bucket}/{key}: {code}") from None
             raise RetryableError(f"cannot upload s3://{bucket}/{key}: {exc}") from None

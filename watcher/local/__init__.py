@@ -1,0 +1,1 @@
+"""Local stand-ins for AWS used by the demo and the tests: an embedded LocalStack."""
