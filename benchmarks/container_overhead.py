@@ -117,7 +117,7 @@ def run_watcher(endpoint: str, image: str, size: int, jobs: int, workdir: Path) 
             key = f"in/object-{index}.bin"
             s3.upload_file(str(payload), bucket, key)
             sqs.send_message(QueueUrl=queue, MessageBody=s3_event(bucket, key, size, index))
-        lines = worker.wait_for_event("unit finished", jobs, timeout=600)
+        lines = worker.wait_for_units(jobs, timeout=600)
     finally:
         worker.stop()
         for url in (queue, dlq):

@@ -12,8 +12,11 @@ RedrivePolicy, all deleted at the end) preloaded with the same N real S3 ``Objec
 notification bodies (URL-encoded keys) through SendMessageBatch:
 
 (a) ``python -m watcher run -c <generated config>`` as a subprocess, started after the preload: one
-    route with the ``log`` handler matching every record, ``logging.level: warning``,
-    ``queue.max_in_flight: C``, ``wait_time_seconds: 1``, metrics on a free port. Timed from the
+    route with the ``log`` handler matching every record (``level: debug``, so that at the default
+    level the handler itself writes nothing, like (b): what is measured is the worker's own work,
+    its one ``message done`` line per message included), ``logging.level: info`` (the default;
+    ``--log-level`` changes it), JSON lines to a file, ``queue.max_in_flight: C``,
+    ``wait_time_seconds: 1``, metrics on a free port. Timed from the
     first message received (``watcher_sqs_messages_received`` > 0 on /metrics) to
     ``watcher_sqs_messages_deleted`` reaching N. The worker's CPU time over the same interval
     (utime + stime of /proc/<pid>/stat) gives its CPU ms per message. Then it is sent SIGTERM.
@@ -235,25 +238,32 @@ def scrape(port: int) -> dict[str, float] | None:
     return samples
 
 
-def worker_config(endpoint: str, queue_url: str, concurrency: int, port: int) -> dict[str, Any]:
+def worker_config(endpoint: str, queue_url: str, concurrency: int, port: int, log_level: str) -> dict[str, Any]:
     return {
         "aws": {"region": REGION, "endpoint_url": endpoint},
         "queue": {"url": queue_url, "wait_time_seconds": 1, "visibility_timeout": 60, "max_in_flight": concurrency},
         "worker": {"shutdown_grace_seconds": 10},
         "metrics": {"port": port, "host": "127.0.0.1"},
-        "logging": {"level": "warning", "format": "json"},
+        "logging": {"level": log_level, "format": "json"},
         "routes": [
-            {"name": "bench", "bucket": BUCKET, "prefix": PREFIX, "suffix": SUFFIX, "handler": {"type": "log"}},
+            {
+                "name": "bench",
+                "bucket": BUCKET,
+                "prefix": PREFIX,
+                "suffix": SUFFIX,
+                "handler": {"type": "log", "level": "debug"},
+            },
         ],
     }
 
 
 def run_worker(
-    endpoint: str, queue_url: str, n: int, concurrency: int, workdir: Path, localstack: int | None
+    endpoint: str, queue_url: str, n: int, concurrency: int, workdir: Path, localstack: int | None, log_level: str
 ) -> dict[str, Any]:
     port = free_port()
+    config = worker_config(endpoint, queue_url, concurrency, port, log_level)
     config_path = workdir / "watcher.yaml"
-    config_path.write_text(yaml.safe_dump(worker_config(endpoint, queue_url, concurrency, port), sort_keys=False))
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     log_path = workdir / "worker.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHER_")}  # no stray overrides
     env.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION=REGION)
@@ -297,7 +307,7 @@ def run_worker(
         routed = samples.get('watcher_records_total{outcome="ok",route="bench"}', 0.0)
         if routed < n:
             raise RuntimeError(f"only {routed:.0f}/{n} records went through the route: a routing mismatch?")
-        return {
+        measured = {
             "messages": n,
             "seconds": elapsed,
             "rate": n / elapsed,
@@ -315,6 +325,10 @@ def run_worker(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+    # Counted once the worker has exited: every line it wrote, start and stop lines included.
+    with log_path.open("rb") as log:
+        measured["log_lines_per_message"] = sum(1 for _ in log) / n
+    return measured
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -456,6 +470,8 @@ def report(results: dict[str, Any]) -> str:
     worker = results["worker"]
     lines += [
         "",
+        f"the worker wrote {worker['log_lines_per_message']:.2f} log lines per message "
+        f"(log level {results['log_level']}, JSON to a file)",
         f"a/b = {results['ratio_a_b']:.2f}   a/c = {results['ratio_a_c']:.2f}"
         + (" (ratios of the medians above)" if repeat > 1 else ""),
         *(
@@ -487,6 +503,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=20, help="C, the worker's max_in_flight (default 20)")
     parser.add_argument("--endpoint", default="http://127.0.0.1:4566", help="the LocalStack (default %(default)s)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds of the three phases; medians shown")
+    parser.add_argument("--log-level", default="info", help="the worker's logging.level (default: %(default)s)")
     args = parser.parse_args()
     n, concurrency, endpoint = args.messages, args.concurrency, args.endpoint
     if n < 4 or concurrency < 1 or args.repeat < 1:
@@ -499,7 +516,12 @@ def main() -> int:
     queues = Queues(endpoint)
     runs: dict[str, list[dict[str, Any]]] = {key: [] for key in PHASES}
     phases: dict[str, tuple[int, Callable[[str], dict[str, Any]]]] = {
-        "worker": (n, lambda url: run_with_tmp(lambda tmp: run_worker(endpoint, url, n, concurrency, tmp, localstack))),
+        "worker": (
+            n,
+            lambda url: run_with_tmp(
+                lambda tmp: run_worker(endpoint, url, n, concurrency, tmp, localstack, args.log_level)
+            ),
+        ),
         "raw_aiobotocore": (n, lambda url: asyncio.run(raw_async(endpoint, url, n, concurrency, localstack))),
         "naive_boto3": (n // 4, lambda url: naive_sync(endpoint, url, n // 4, localstack)),
     }
@@ -522,6 +544,7 @@ def main() -> int:
         "messages": n,
         "concurrency": concurrency,
         "repeat": args.repeat,
+        "log_level": args.log_level,
         "endpoint": endpoint,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),

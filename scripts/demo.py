@@ -57,6 +57,16 @@ def read_lines(stream: Any, into: queue.Queue[dict[str, Any]]) -> None:
             print("   worker:", raw.rstrip())
 
 
+def is_unit_summary(line: dict[str, Any]) -> bool:
+    """A unit's summary: ``unit finished``, or the line of a message with one unit, which carries it."""
+    return "outcome" in line and line.get("event") in (
+        "unit finished",
+        "message done",
+        "message will be retried",
+        "message dead-lettered",
+    )
+
+
 def wait_for(lines: queue.Queue[dict[str, Any]], done: Any, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while (remaining := deadline - time.monotonic()) > 0:
@@ -64,7 +74,7 @@ def wait_for(lines: queue.Queue[dict[str, Any]], done: Any, timeout: float) -> b
             line = lines.get(timeout=remaining)
         except queue.Empty:
             break
-        if line.get("event") == "unit finished":
+        if is_unit_summary(line):
             print(f"== unit: route={line['route']} outcome={line['outcome']} dataset={line['dataset_uri']}")
         if done(line):
             return True
@@ -103,7 +113,7 @@ def main() -> int:
 
         def two_units(line: dict[str, Any]) -> bool:
             nonlocal finished
-            finished += line.get("event") == "unit finished"
+            finished += is_unit_summary(line)
             return finished >= 2
 
         if not wait_for(lines, two_units, 30):

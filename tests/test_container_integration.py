@@ -150,7 +150,7 @@ def test_a_two_route_chain_feeds_the_first_routes_output_to_the_second(
         # never taken for an input.
         wait_until(lambda: worker.metric("watcher_records_skipped_total", {"reason": "job_log"}) >= 1, 10)
         time.sleep(2)
-        assert len(worker.events("unit finished")) == 2
+        assert len(worker.units()) == 2
     finally:
         assert worker.stop() == 0
 
@@ -184,8 +184,8 @@ def test_exit_codes_listed_as_permanent_go_to_the_dlq_at_once_others_are_retried
             return list(collected.values()) if len(collected) >= 2 else None
 
         wait_until(two_dead_letters, 60, what="both messages in the DLQ")
-        strict = [line for line in worker.events("unit finished") if line["route"] == "strict"]
-        flaky = [line for line in worker.events("unit finished") if line["route"] == "flaky"]
+        strict = [line for line in worker.units() if line["route"] == "strict"]
+        flaky = [line for line in worker.units() if line["route"] == "flaky"]
         assert [(line["outcome"], line["exit_code"]) for line in strict] == [("permanent", 3)]  # tried once
         assert [(line["outcome"], line["exit_code"]) for line in flaky] == [("retry", 1), ("retry", 1)]
         by_key = {json.loads(m["Body"])["Records"][0]["s3"]["object"]["key"]: m for m in collected.values()}
@@ -231,7 +231,7 @@ def test_a_job_three_visibility_timeouts_long_runs_once(jobs: Jobs, s3: Any, mak
         [line] = unit_lines(worker, 1, timeout=30)
         assert line["outcome"] == "ok"
         time.sleep(3)  # a redelivery would show up as a second unit
-        assert len(worker.events("unit finished")) == 1
+        assert len(worker.units()) == 1
         assert worker.metric("watcher_sqs_visibility_extensions_total") >= 4
     finally:
         assert worker.stop() == 0

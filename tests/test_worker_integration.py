@@ -260,7 +260,7 @@ def test_metrics_health_and_readiness_over_http(make_queues: Any, tmp_path: Path
         assert worker.http_get("/healthz")[0] == 200
         status, body = worker.http_get("/readyz")
         assert status == 200 and body.startswith("ready")
-        summaries = worker.events("unit finished")
+        summaries = worker.units()
         assert {s["key"] for s in summaries} == {f"in/{i}.csv" for i in range(5)}
         assert all(s["route"] == "all-csv" and s["handler"] == "log" and s["message_id"] for s in summaries)
     finally:

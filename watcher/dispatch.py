@@ -8,6 +8,7 @@ delete / retry with backoff / dead-letter (watcher.outcome).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,8 +26,7 @@ from watcher.outcome import MessageOutcome, Status, UnitResult, bounded, combine
 from watcher.records import S3Record
 from watcher.routing import Unit, match_routes
 
-_LOGGER = "watcher.dispatch"
-_log = get_logger(_LOGGER)
+_log = get_logger("watcher.dispatch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,15 @@ class Dispatcher:
         self._unit_metrics: dict[tuple[str, str, Status], tuple[Histogram, Counter]] = {}
 
     async def process(self, body: str, message_id: str = "", receive_count: int = 1) -> MessageOutcome:
+        """Run every unit of one message and say what should happen to it.
+
+        Call it in a task of its own per message, with the message's own fields (``message_id``,
+        ``receive_count``) bound in the log context, as the worker and the Lambda entry point do.
+        A message with one unit runs it in the caller's task and leaves the unit's summary (route,
+        bucket, key, handler, outcome, duration_ms, dataset_uri, error, and what the handler bound)
+        in the caller's log context: the caller's one line about the message is also the unit's
+        summary line. Several units run in tasks of their own, each logging ``unit finished``.
+        """
         try:
             plan = plan_message(body, self._config.routes, raw_keys=self._config.raw_keys)
         except MessageFormatError as exc:
@@ -71,67 +80,57 @@ class Dispatcher:
         units = plan.units(message_id, receive_count)
         if not units:
             return MessageOutcome("ok", skipped=plan.skipped)
-        if len(units) == 1:  # the common case: no task per unit
-            return combine([await self._run_unit(units[0])], plan.skipped)
-        results = await asyncio.gather(*(self._run_unit(unit) for unit in units))
+        if len(units) == 1:  # the common case: no task per unit, one log line per message
+            return combine([await self._run_unit(units[0], own_line=False)], plan.skipped)
+        results = await asyncio.gather(*(self._run_unit(unit, own_line=True) for unit in units))
         return combine(results, plan.skipped)
 
-    async def _run_unit(self, unit: Unit) -> UnitResult:
+    async def _run_unit(self, unit: Unit, *, own_line: bool) -> UnitResult:
+        """Run one unit with its fields bound in the log context (the task's: not undone, see
+        ``process``); log its summary line, or leave the summary bound for the caller's line."""
         route = unit.route
         handler_type = route.handler.type
         timeout = route.timeout_seconds or self._config.worker.default_timeout_seconds
         started = time.perf_counter()
-        # Reset in the finally: with one unit this runs in the caller's task, whose context outlives it.
-        tokens = structlog.contextvars.bind_contextvars(
-            message_id=unit.message_id,
-            bucket=unit.record.bucket,
-            key=unit.record.key,
-            route=route.name,
-            handler=handler_type,
-            receive_count=unit.receive_count,
+        structlog.contextvars.bind_contextvars(
+            bucket=unit.record.bucket, key=unit.record.key, route=route.name, handler=handler_type
         )
+        status: Status
+        error: str | None = None
+        deadline = asyncio.timeout(timeout) if timeout is not None else None
         try:
-            status: Status
-            error: str | None = None
-            deadline = asyncio.timeout(timeout) if timeout is not None else None
-            try:
-                if deadline is None:
+            if deadline is None:
+                await self._handlers[route.name].handle(unit)
+            else:
+                async with deadline:
                     await self._handlers[route.name].handle(unit)
-                else:
-                    async with deadline:
-                        await self._handlers[route.name].handle(unit)
-                status = "ok"
-            except PermanentError as exc:
-                status, error = "permanent", _describe(exc)
-            except RetryableError as exc:
-                status, error = "retry", _describe(exc)
-            except TimeoutError as exc:
-                # Our deadline, or a timeout inside the handler (a socket, say): both are retryable.
-                status = "retry"
-                expired = deadline is not None and deadline.expired()
-                error = f"timed out after {timeout:g}s" if expired else _describe(exc)
-            except Exception as exc:  # unknown failures must not lose the file: retry
-                status, error = "retry", _describe(exc)
-                _log.exception("handler raised an unexpected error")
-            duration = time.perf_counter() - started
-            duration_metric, records_metric = self._metrics_for(route.name, handler_type, status)
-            duration_metric.observe(duration)
-            records_metric.inc()
-            if status != "ok":
-                self._metrics.errors.labels("handler").inc()
-            level = 20 if status == "ok" else 30
-            if log_enabled(_LOGGER, level):
-                _log.log(
-                    level,
-                    "unit finished",
-                    outcome=status,
-                    duration_ms=round(duration * 1000, 1),
-                    dataset_uri=unit.dataset_uri,
-                    error=error,
-                )
-            return UnitResult(route.name, status, error)
-        finally:
-            structlog.contextvars.reset_contextvars(**tokens)
+            status = "ok"
+        except PermanentError as exc:
+            status, error = "permanent", _describe(exc)
+        except RetryableError as exc:
+            status, error = "retry", _describe(exc)
+        except TimeoutError as exc:
+            # Our deadline, or a timeout inside the handler (a socket, say): both are retryable.
+            status = "retry"
+            expired = deadline is not None and deadline.expired()
+            error = f"timed out after {timeout:g}s" if expired else _describe(exc)
+        except Exception as exc:  # unknown failures must not lose the file: retry
+            status, error = "retry", _describe(exc)
+            _log.exception("handler raised an unexpected error")
+        duration = time.perf_counter() - started
+        duration_metric, records_metric = self._metrics_for(route.name, handler_type, status)
+        duration_metric.observe(duration)
+        records_metric.inc()
+        if status != "ok":
+            self._metrics.errors.labels("handler").inc()
+        summary = {"outcome": status, "duration_ms": round(duration * 1000, 1), "dataset_uri": unit.dataset_uri}
+        if error is not None:
+            summary["error"] = error
+        if not own_line:
+            structlog.contextvars.bind_contextvars(**summary)
+        elif log_enabled(level := logging.INFO if status == "ok" else logging.WARNING):
+            _log.log(level, "unit finished", **summary)
+        return UnitResult(route.name, status, error)
 
     def _metrics_for(self, route: str, handler_type: str, status: Status) -> tuple[Histogram, Counter]:
         """The labelled children of one unit's metrics, looked up once (``labels()`` is not free)."""

@@ -15,9 +15,10 @@ This module knows nothing of SQS, routes or the worker loop, so the Lambda shim 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from watcher.errors import MessageFormatError
 from watcher.records import S3Record, decode_key
@@ -72,7 +73,7 @@ def parse_body(body: str | bytes, *, raw_keys: bool = False) -> ParsedMessage:
         except UnicodeDecodeError as exc:
             raise MessageFormatError(f"message body is not UTF-8: {exc}") from None
     try:
-        document = json.loads(body)
+        document = orjson.loads(body)  # several times faster than json, on every message
     except (ValueError, RecursionError) as exc:
         raise MessageFormatError(f"message body is not JSON: {_brief(exc)}") from None
     return _parse_document(document, raw_keys=raw_keys, depth=0)
@@ -93,7 +94,7 @@ def _parse_document(document: Any, *, raw_keys: bool, depth: int) -> ParsedMessa
         if not isinstance(inner, str):
             raise MessageFormatError("SNS notification whose Message is not a string")
         try:
-            inner_document = json.loads(inner)
+            inner_document = orjson.loads(inner)
         except (ValueError, RecursionError) as exc:
             raise MessageFormatError(f"SNS Message is not JSON: {_brief(exc)}") from None
         return _parse_document(inner_document, raw_keys=raw_keys, depth=depth + 1)

@@ -24,9 +24,9 @@ class Jobs:
 
 
 def unit_lines(worker: WatcherProcess, count: int, timeout: float = 60) -> list[dict[str, Any]]:
-    """The worker's first ``count`` "unit finished" lines (its whole output when they never come)."""
+    """The worker's first ``count`` unit summary lines (its whole output when they never come)."""
     try:
-        return worker.wait_for_event("unit finished", count, timeout)
+        return worker.wait_for_units(count, timeout)
     except AssertionError as exc:
         raise AssertionError(f"{exc}; the worker wrote:\n{worker.output()[-6000:]}") from None
 

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+_UNIT_SUMMARIES = ("unit finished", "message done", "message will be retried", "message dead-lettered")
 
 
 def free_port() -> int:
@@ -79,6 +80,17 @@ class WatcherProcess:
                 lambda: len(self.events(name)) >= count and self.events(name), timeout, what=f"{count}x {name!r}"
             )
         )
+
+    def units(self) -> list[dict[str, Any]]:
+        """The summary line of every unit of work, in order: ``unit finished`` for a message with
+        several units; for a message with one, the message's own line, which carries the unit's
+        fields (``message done``, ``message will be retried``, ``message dead-lettered``)."""
+        with self._lock:
+            return [line for line in self.lines if line.get("event") in _UNIT_SUMMARIES and "outcome" in line]
+
+    def wait_for_units(self, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+        found = wait_until(lambda: len(self.units()) >= count and self.units(), timeout, what=f"{count} unit(s)")
+        return list(found)[:count]
 
     def wait_started(self, timeout: float = 30) -> None:
         self.wait_for_event("worker started", timeout=timeout)

@@ -12,8 +12,7 @@ from watcher.handlers.base import HandlerContext, HandlerDefaults
 from watcher.logs import get_logger, log_enabled
 from watcher.routing import Unit
 
-_LOGGER = "watcher.handlers.log"
-_log = get_logger(_LOGGER)
+_log = get_logger("watcher.handlers.log")
 _LEVELS = {"debug": 10, "info": 20, "warning": 30}
 
 
@@ -35,7 +34,7 @@ class LogHandler(HandlerDefaults):
         return cls(str(options.get("level", "info")))
 
     async def handle(self, unit: Unit) -> None:
-        if not log_enabled(_LOGGER, self._level):
+        if not log_enabled(self._level):
             return  # nothing would be written: skip building the event
         record = unit.record
         _log.log(

@@ -30,8 +30,7 @@ from watcher.worker.health import MetricsServer, Readiness
 from watcher.worker.heartbeat import VisibilityKeeper
 from watcher.worker.queue import QueueDepthPoller
 
-_LOGGER = "watcher.worker"
-_log = get_logger(_LOGGER)
+_log = get_logger("watcher.worker")
 _RECEIVE_BATCH = 10  # SQS maximum per ReceiveMessage
 _CAPACITY_LINGER = 0.1  # seconds to gather freed slots into one receive
 _PENDING_DELETES_PER_SLOT = 2  # deletes queued or under way, per max_in_flight slot
@@ -312,13 +311,17 @@ class Worker:
 
 
 def _log_done(outcome: MessageOutcome, deleted: bool) -> None:
-    if log_enabled(_LOGGER, logging.INFO):  # skip building the event when INFO is off
-        _log.info(
-            "message done",
-            action="deleted" if deleted else "delete_failed",
-            units=len(outcome.units),
-            skipped=[s.reason for s in outcome.skipped] or None,
-        )
+    """The message's line (with one unit, also the unit's summary: see Dispatcher.process)."""
+    if log_enabled(logging.INFO):  # skip building the event when INFO is off
+        if outcome.skipped:
+            _log.info(
+                "message done",
+                action="deleted" if deleted else "delete_failed",
+                units=len(outcome.units),
+                skipped=[s.reason for s in outcome.skipped],
+            )
+        else:
+            _log.info("message done", action="deleted" if deleted else "delete_failed", units=len(outcome.units))
 
 
 def _poll_backoff(failures: int) -> float:

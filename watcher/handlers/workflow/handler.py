@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
+import structlog
 from multidict import CIMultiDict
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, stop_before_delay
 
@@ -159,8 +160,8 @@ class WorkflowHandler(HandlerDefaults):
             headers["Idempotency-Key"] = values["request_id"]
         headers.update({name: render(value, values) for name, value in options.headers.items()})
         response = await self._request(options.method, url, data, headers, "execute")
+        structlog.contextvars.bind_contextvars(http_status=response.status)  # on the unit's summary line
         if options.poll is None:
-            _log.info("workflow triggered", status=response.status, dataset_uri=unit.dataset_uri)
             return
         execution_id = extract(options.poll.execution_id, response.text)
         if execution_id is None:
