@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from tests.support.process import REPO, WatcherProcess, base_config, wait_until
-from watcher.config import WorkerConfig
+from watcher.config.schema import WorkerConfig
 
 UNITS = REPO / "deploy" / "systemd"
 DOCKER_DROP_IN = UNITS / "docker.conf"
@@ -292,12 +292,12 @@ def test_the_worker_runs_its_handlers_without_writable_executable_memory(
         worker.wait_started()
         for key in ("logs/a.txt", "calls/b.txt", "jobs/in.txt"):
             queues.send(s3_event(bucket, key))
-        worker.wait_for_event("unit finished", count=3)
+        worker.wait_for_units(3)
         wait_until(lambda: worker.metric("watcher_sqs_messages_deleted_total") == 3, 30, what="three deletes")
     finally:
         code = worker.stop()
     assert code == 0, worker.output()
-    assert sorted((line["route"], line["outcome"]) for line in worker.events("unit finished")) == [
+    assert sorted((line["route"], line["outcome"]) for line in worker.units()) == [
         ("called", "ok"),
         ("job", "ok"),
         ("logged", "ok"),
