@@ -56,8 +56,19 @@ def _mask(value: Any) -> Any:
     return value
 
 
+_NESTED = (dict, list, tuple)
+
+
 def _mask_processor(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-    return {k: MASK if _is_secret_name(k) else _mask(v) for k, v in event_dict.items()}
+    # On every line: only a secret's name, a nested value (names inside) or, once secrets are
+    # registered, a string needs a look; everything else is left as it is.
+    strings = bool(_secrets)
+    for key, value in event_dict.items():
+        if _is_secret_name(key):
+            event_dict[key] = MASK
+        elif isinstance(value, _NESTED) or (strings and isinstance(value, str)):
+            event_dict[key] = _mask(value)
+    return event_dict
 
 
 def _final_mask(_: WrappedLogger, __: str, rendered: Any) -> Any:

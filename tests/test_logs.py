@@ -1,0 +1,75 @@
+"""Logging as `watcher run` configures it: JSON lines on stdout, levels filtered, secrets masked by
+field name (nested too) and by value (in fields, tracebacks and library lines). Each case runs in a
+fresh interpreter: configure_logging sets process-wide state."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+from tests.support.process import REPO
+
+SECRET = 'pa"ss\\word-7f3a9c'  # a quote and a backslash: JSON escapes them, masking must not care
+
+
+def run(code: str) -> list[dict[str, Any]]:
+    script = textwrap.dedent(
+        f"""
+        import logging
+        from watcher.logs import configure_logging, get_logger, log_enabled, register_secret
+        configure_logging("info", "json")
+        log = get_logger("watcher.test")
+        SECRET = {SECRET!r}
+        """
+    ) + textwrap.dedent(code)
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert SECRET not in result.stdout and json.dumps(SECRET)[1:-1] not in result.stdout
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_one_json_object_per_line_with_event_level_and_timestamp() -> None:
+    [line] = run('log.info("message done", action="deleted", units=1)')
+    assert line["event"] == "message done" and line["level"] == "info" and line["action"] == "deleted"
+    assert line["timestamp"].endswith("Z")
+
+
+def test_levels_below_the_configured_one_are_not_written() -> None:
+    lines = run(
+        """
+        import json
+        log.debug("hidden")
+        print(json.dumps({"event": "enabled", "debug": log_enabled(logging.DEBUG), "info": log_enabled(logging.INFO)}))
+        """
+    )
+    assert lines == [{"event": "enabled", "debug": False, "info": True}]
+
+
+def test_fields_named_like_secrets_are_masked_at_any_depth() -> None:
+    [line] = run(
+        'log.info("call", token="abc123", headers={"Authorization": "Bearer x", "accept": "json"}, n=[{"password": 1}])'
+    )
+    assert line["token"] == "***"
+    assert line["headers"] == {"Authorization": "***", "accept": "json"}
+    assert line["n"] == [{"password": "***"}]
+
+
+def test_a_registered_secret_is_masked_wherever_its_value_appears() -> None:
+    lines = run(
+        """
+        register_secret(SECRET)
+        log.info("request", url="https://x/?k=" + SECRET, detail=["a", SECRET])
+        try:
+            raise ValueError("refused " + SECRET)
+        except ValueError:
+            log.exception("handler raised an unexpected error")
+        logging.getLogger("botocore.x").warning("library says %s", SECRET)
+        """
+    )
+    assert [line["event"] for line in lines] == ["request", "handler raised an unexpected error", "library says ***"]
+    assert lines[0]["url"] == "https://x/?k=***" and lines[0]["detail"] == ["a", "***"]
+    assert "ValueError: refused ***" in lines[1]["exception"]
+    assert lines[2]["logger"] == "botocore.x" and lines[2]["level"] == "warning"
