@@ -26,8 +26,8 @@ from tests.support.containers import (
     script,
     unit_lines,
 )
+from tests.support.fixtures import s3_event
 from tests.support.process import WatcherProcess, base_config, provision_named_queue, wait_until
-from tests.test_worker_integration import s3_event
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.fixtures import s3_event
 from tests.support.process import WatcherProcess, base_config, calls, wait_until
 from tests.support.proxy import CuttableProxy
-from tests.test_worker_integration import python_route, run_cli, s3_event
+from tests.test_worker_integration import python_route, run_cli
 
 pytestmark = pytest.mark.integration
 

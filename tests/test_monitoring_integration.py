@@ -11,7 +11,6 @@ to this API.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.support.fire_server import EXECUTE, Canned, FireServer
-from tests.support.fixtures import load_fixture
+from tests.support.fixtures import load_fixture, s3_event
 from tests.support.process import WatcherProcess, base_config, wait_until
 from tests.support.prometheus import (
     ALERTS,
@@ -70,23 +69,6 @@ ALERTING: dict[str, dict[str, set[str] | None]] = {
 ALERTING_ONCE_ADDED: dict[str, dict[str, set[str] | None]] = {
     "WatcherDLQNotEmpty": {"instance": None}
 }  # the DLQ holds bad/ and retry/ messages
-
-
-def s3_event(bucket: str, key: str) -> str:
-    """An S3 event notification body as S3 writes it."""
-    record = {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "us-east-1",
-        "eventTime": "2026-11-23T10:00:00.000Z",
-        "eventName": "ObjectCreated:Put",
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-            "object": {"key": key, "size": 3, "eTag": "0123456789abcdef", "sequencer": "0055AED6DCD90281E5"},
-        },
-    }
-    return json.dumps({"Records": [record]})
 
 
 def routes(bucket: str, calls: Path, script: Path, fire: FireServer) -> list[dict[str, Any]]:

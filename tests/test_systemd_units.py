@@ -12,7 +12,6 @@ script of the environment running the tests. The unit is the file from the repos
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -24,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.fixtures import s3_event
 from tests.support.process import REPO, WatcherProcess, base_config, wait_until
 from watcher.config.schema import WorkerConfig
 
@@ -306,20 +306,3 @@ def test_the_worker_runs_its_handlers_without_writable_executable_memory(
     assert any(key.endswith("/copy.txt") for key in outputs), outputs
     marker = (tmp_path / "mdwe-marker").read_text().split()
     assert marker == [str(worker.process.pid), str(PR_MDWE_REFUSE_EXEC_GAIN)], "the worker ran under PR_SET_MDWE"
-
-
-def s3_event(bucket: str, key: str) -> str:
-    """An S3 event notification body as S3 writes it."""
-    record = {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "us-east-1",
-        "eventTime": "2026-11-23T10:00:00.000Z",
-        "eventName": "ObjectCreated:Put",
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-            "object": {"key": key, "size": 3, "eTag": "0123456789abcdef", "sequencer": "0055AED6DCD90281E5"},
-        },
-    }
-    return json.dumps({"Records": [record]})

@@ -15,28 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.fixtures import s3_event
 from tests.support.process import REPO, WatcherProcess, base_config, calls, provision_named_queue, wait_until
 
 pytestmark = pytest.mark.integration
 
 HANDLERS = "tests.support.handlers"
-
-
-def s3_event(bucket: str, key: str, event_name: str = "ObjectCreated:Put") -> str:
-    """An S3 event notification body as S3 writes it (key already URL-encoded by the caller)."""
-    record = {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "us-east-1",
-        "eventTime": "2026-11-23T10:00:00.000Z",
-        "eventName": event_name,
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-            "object": {"key": key, "size": 3, "eTag": "0123456789abcdef", "sequencer": "0055AED6DCD90281E5"},
-        },
-    }
-    return json.dumps({"Records": [record]})
 
 
 def python_route(name: str, function: str, calls_file: Path, **extra: Any) -> dict[str, Any]:

@@ -16,8 +16,8 @@ import pytest
 
 from tests.conftest import ENDPOINT, REGION
 from tests.support.fire_server import EXECUTE, STATUS, Canned, FireServer
+from tests.support.fixtures import s3_event
 from tests.support.process import WatcherProcess, base_config, provision_named_queue, wait_until
-from tests.test_worker_integration import s3_event
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.fixtures import FIXTURES
+from tests.support.fixtures import FIXTURES, s3_event
 from tests.support.images import busybox_image, docker_client
 from tests.support.process import WatcherProcess
 
@@ -101,8 +101,6 @@ def jobs_running(runtime: str, work_dir: Path) -> bool:
 def land(s3: Any, queues: Any, bucket: str, key: str) -> str:
     """An object lands and its S3 notification reaches the queue (sent as S3 writes it, without
     wiring the bucket). Returns the message id."""
-    from tests.test_worker_integration import s3_event
-
     s3.put_object(Bucket=bucket, Key=key, Body=b"x")
     return str(queues.send(s3_event(bucket, key)))
 
