@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: install demo test lint unit integration bench localstack-up localstack-down docker-up clean
+.PHONY: install demo test lint unit integration bench localstack-up services-up localstack-down docker-up clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ install: $(STAMP)
 
 localstack-up: install
 	$(VENV)/bin/watcher local up
+
+# LocalStack and DynamoDB Local (the shared idempotency store's tests; needs Java 17)
+services-up: install
+	$(VENV)/bin/watcher local up --dynamodb
 
 localstack-down: install
 	$(VENV)/bin/watcher local down
@@ -38,10 +42,10 @@ lint: install
 unit: install
 	$(PY) -m pytest -m "not integration" -q
 
-integration: localstack-up docker-up
+integration: services-up docker-up
 	$(PY) -m pytest -m integration -q
 
-test: lint localstack-up docker-up
+test: lint services-up docker-up
 	$(PY) -m pytest -q
 
 bench: localstack-up docker-up

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from tests.support.containers import RUNTIMES, Jobs, areas_in, containers_of
-from watcher.local import localstack
+from watcher.local import dynamodb, localstack
 
 ENDPOINT = localstack.ENDPOINT
 REGION = "us-east-1"
@@ -25,6 +25,15 @@ def localstack_endpoint() -> Iterator[str]:
     yield ENDPOINT
     if started:
         localstack.down()
+
+
+@pytest.fixture(scope="session")
+def dynamodb_endpoint() -> Iterator[str]:
+    """DynamoDB Local on 127.0.0.1:8642 (`watcher local up --dynamodb`), started when absent."""
+    started = dynamodb.up()
+    yield dynamodb.ENDPOINT
+    if started:
+        dynamodb.down()
 
 
 def _client(service: str) -> Any:

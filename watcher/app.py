@@ -18,6 +18,8 @@ from watcher.config.schema import Config
 from watcher.dispatch import Dispatcher
 from watcher.handlers.base import Handler
 from watcher.handlers.registry import create_handler, validate_handler
+from watcher.idempotency.gate import IdempotencyGate
+from watcher.idempotency.store import IdempotencyStore
 from watcher.metrics import Metrics
 from watcher.route_graph import cycle_problems
 
@@ -44,6 +46,7 @@ class App:
         self.metrics = metrics or Metrics()
         self._handlers: dict[str, Handler] | None = None
         self._dispatcher: Dispatcher | None = None
+        self._idempotency: IdempotencyStore | None = None
 
     @property
     def handlers(self) -> Mapping[str, Handler]:
@@ -54,9 +57,18 @@ class App:
         return self._handlers
 
     @property
+    def idempotency(self) -> IdempotencyStore | None:
+        """The store of units already run, when the configuration has an ``idempotency`` section."""
+        if self._idempotency is None and self.config.idempotency is not None:
+            self._idempotency = IdempotencyStore.from_config(self.config, self.metrics)
+        return self._idempotency
+
+    @property
     def dispatcher(self) -> Dispatcher:
         if self._dispatcher is None:
-            self._dispatcher = Dispatcher(self.config, self.handlers, self.metrics)
+            store = self.idempotency
+            gate = IdempotencyGate(store, self.metrics) if store is not None else None
+            self._dispatcher = Dispatcher(self.config, self.handlers, self.metrics, gate)
         return self._dispatcher
 
     async def start(self) -> None:
@@ -66,7 +78,10 @@ class App:
             await handler.start()
 
     async def close(self) -> None:
-        """Close the handlers that were created; a failing close does not stop the others."""
+        """Close the handlers that were created, then the store; a failing close stops nothing."""
         for handler in (self._handlers or {}).values():
             with contextlib.suppress(Exception):
                 await handler.close()
+        if self._idempotency is not None:
+            with contextlib.suppress(Exception):
+                await self._idempotency.close()

@@ -28,6 +28,7 @@ SKIP_FOLDER_MARKER = "folder_marker"
 SKIP_EVENT_TYPE = "event_type"
 SKIP_NO_ROUTE = "no_route"
 SKIP_JOB_LOG = "job_log"  # a container job's own log (".../.watcher/log.txt"): never an input
+SKIP_NOT_SELECTED = "not_selected"  # a replay or backfill asked for other routes only
 
 # EventBridge detail-type -> the S3 notification event name it corresponds to.
 _EVENTBRIDGE_TYPES = {

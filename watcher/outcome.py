@@ -28,6 +28,8 @@ class UnitResult:
     route: str
     status: Status
     error: str | None = None
+    skipped: str | None = None  # why the unit did not run although its status is ok ("duplicate")
+    detail: str | None = None  # about the skip, for the log line
 
 
 @dataclass(frozen=True, slots=True)

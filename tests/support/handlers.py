@@ -50,3 +50,15 @@ def fail_retryable(unit: Unit, options: Mapping[str, Any]) -> None:
 async def fail_permanent(unit: Unit, options: Mapping[str, Any]) -> None:
     _record_call(unit, options)
     raise PermanentError(f"bad input: {unit.record.key} (test)")
+
+
+def fail_first(unit: Unit, options: Mapping[str, Any]) -> None:
+    """Fails the first time it is called (a marker file remembers it), then succeeds."""
+    _record_call(unit, options)
+    marker = f"{options['calls_file']}.{unit.route.name}.failed"
+    try:
+        with open(marker, "x"):
+            pass
+    except FileExistsError:
+        return
+    raise RetryableError("first attempt fails (test)")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -14,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from watcher.app import load_config
 from watcher.aws import client
 from watcher.config.schema import Config, RouteConfig
+from watcher.idempotency.dynamodb import table_aws
 from watcher.notifications import from_s3, routes_by_bucket
 from watcher.route_graph import feeds
 from watcher.sqs import DeadLetterQueueUnreachable, QueueInfo, describe_queue_blocking
@@ -65,6 +68,7 @@ def check_live(config: Config) -> tuple[list[str], list[str]]:
     for route in config.routes:
         if not route.bucket:
             notes.append(f"route {route.name}: no bucket named, notifications not verified")
+    problems += _check_idempotency(config, notes)
     return problems, notes
 
 
@@ -123,3 +127,27 @@ def _eventbridge_feeds_queue(config: Config, queue_arn: str) -> bool:
     except (ClientError, BotoCoreError):
         return False
     return bool(rules)
+
+
+def _check_idempotency(config: Config, notes: list[str]) -> list[str]:
+    """The store is usable: the DynamoDB table exists with its TTL, or the SQLite file can be made."""
+    settings = config.idempotency
+    if settings is None:
+        return []
+    if settings.backend == "dynamodb":
+        dynamodb = client(table_aws(config), "dynamodb")
+        try:
+            dynamodb.describe_table(TableName=settings.table)
+            ttl = dynamodb.describe_time_to_live(TableName=settings.table)["TimeToLiveDescription"]
+        except (ClientError, BotoCoreError) as exc:
+            return [f"idempotency table {settings.table}: not reachable: {exc} (`watcher provision` creates it)"]
+        notes.append(f"idempotency table {settings.table} exists")
+        if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING") or ttl.get("AttributeName") != "expires_at":
+            notes.append(f"idempotency table {settings.table}: no TTL on expires_at, expired records stay (harmless)")
+        return []
+    folder = Path(settings.path).parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+    if not os.access(existing, os.W_OK):
+        return [f"idempotency.path {settings.path}: {existing} is not writable by this user"]
+    notes.append(f"idempotency store {settings.path} (SQLite)")
+    return []

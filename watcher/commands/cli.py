@@ -50,4 +50,5 @@ def _parser() -> argparse.ArgumentParser:
     provision.add_argument("--max-receive-count", type=int, default=5, help="deliveries before the DLQ")
     local = command("local", "start, stop or inspect the embedded LocalStack", "local:cmd_local", config=False)
     local.add_argument("action", choices=("up", "down", "status"))
+    local.add_argument("--dynamodb", action="store_true", help="also DynamoDB Local on 127.0.0.1:8642 (needs Java)")
     return parser

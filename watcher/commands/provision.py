@@ -16,6 +16,7 @@ from watcher.app import load_config
 from watcher.aws import client
 from watcher.config.schema import Config
 from watcher.errors import error_code
+from watcher.idempotency.dynamodb import create_table, table_aws
 from watcher.notifications import filters_for_bucket, routes_by_bucket
 from watcher.sqs import queue_name_of
 
@@ -102,6 +103,10 @@ def provision(config: Config, max_receive_count: int = 5, say: Callable[[str], N
     for route in config.routes:
         if not route.bucket:
             say(f"route {route.name} names no bucket: wire its buckets to the queue yourself")
+    settings = config.idempotency
+    if settings is not None and settings.backend == "dynamodb":
+        created = create_table(table_aws(config), settings.table)
+        say(f"idempotency table {settings.table} ({'created' if created else 'exists'}; on-demand, TTL on expires_at)")
     return str(queue_url)
 
 

@@ -31,6 +31,7 @@ from watcher.config.schema import (
     AwsConfig,
     Config,
     HandlerSpec,
+    IdempotencyConfig,
     LoggingConfig,
     MetricsConfig,
     QueueConfig,
@@ -111,13 +112,39 @@ def parse_config(
         level=f.choice(lg, "logging", "level", "info", ("debug", "info", "warning", "error")),
         format=f.choice(lg, "logging", "format", "auto", ("auto", "json", "console")),
     )
+    idempotency = _parse_idempotency(document, f, environ) if "idempotency" in document else None
     routes = _parse_routes(document.get("routes"), f, raw_document.get("routes"), handler_problems)
     raw_keys = f.boolean(document, "", "raw_keys", False)
     if not problems:  # every route is known good: now the checks of the routes as a whole
         problems.extend(route_problems(routes))
     if problems:
         raise ConfigError(problems, source)
-    return Config(aws, queue, worker, metrics, logging_config, routes, raw_keys, source)
+    return Config(aws, queue, worker, metrics, logging_config, routes, raw_keys, source, idempotency)
+
+
+def _parse_idempotency(document: dict[str, Any], f: Fields, environ: Mapping[str, str]) -> IdempotencyConfig:
+    """The section is on when present, even empty (``idempotency: {}``): SQLite with defaults."""
+    doc = f.section(document, "idempotency", IdempotencyConfig)
+    backend = f.choice(doc, "idempotency", "backend", "sqlite", ("sqlite", "dynamodb"))
+    lease = doc.get("lease_seconds")
+    return IdempotencyConfig(
+        backend=backend,
+        path=f.string(doc, "idempotency", "path", "") or str(default_state_dir(environ) / "idempotency.db"),
+        table=f.string(doc, "idempotency", "table", "watcher-idempotency"),
+        endpoint_url=f.optional_string(doc, "idempotency", "endpoint_url"),
+        completed_ttl_seconds=f.integer(doc, "idempotency", "completed_ttl_seconds", 604800, 60, 10 * 365 * 86400),
+        lease_seconds=None if lease is None else f.integer(doc, "idempotency", "lease_seconds", 120, 2, 43200),
+    )
+
+
+def default_state_dir(environ: Mapping[str, str]) -> Path:
+    """Where a worker keeps what must survive restarts: systemd's ``$STATE_DIRECTORY`` (first entry),
+    else ``$XDG_STATE_HOME/watcher``, else ``~/.local/state/watcher``."""
+    if environ.get("STATE_DIRECTORY"):
+        return Path(environ["STATE_DIRECTORY"].split(":")[0])
+    if environ.get("XDG_STATE_HOME"):
+        return Path(environ["XDG_STATE_HOME"]) / "watcher"
+    return Path(environ.get("HOME") or Path.home()) / ".local" / "state" / "watcher"
 
 
 def _aws_hint(document: dict[str, Any], environ: Mapping[str, str]) -> AwsConfig:

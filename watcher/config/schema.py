@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-SECTIONS = ("aws", "queue", "worker", "metrics", "logging")
+SECTIONS = ("aws", "queue", "worker", "metrics", "logging", "idempotency")
 TOP_LEVEL_SCALARS = ("raw_keys",)
 DEFAULT_EVENTS = ("s3:ObjectCreated:*",)
 
@@ -52,6 +52,18 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class IdempotencyConfig:
+    """Which units already ran: present in the file -> on (watcher.idempotency)."""
+
+    backend: str = "sqlite"  # sqlite (one host) | dynamodb (several workers on one queue)
+    path: str = ""  # sqlite: the database file (the loader fills in the default)
+    table: str = "watcher-idempotency"  # dynamodb
+    endpoint_url: str | None = None  # dynamodb: another endpoint than aws.endpoint_url (DynamoDB Local)
+    completed_ttl_seconds: int = 604800  # how long a completed unit is remembered
+    lease_seconds: int | None = None  # how long an in-progress claim holds; default queue.visibility_timeout
+
+
+@dataclass(frozen=True, slots=True)
 class HandlerSpec:
     type: str
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
@@ -80,6 +92,7 @@ class Config:
     routes: tuple[RouteConfig, ...] = ()
     raw_keys: bool = False
     source: str = "config"
+    idempotency: IdempotencyConfig | None = None
 
 
 SECTION_TYPES: dict[str, type[Any]] = {
@@ -88,4 +101,5 @@ SECTION_TYPES: dict[str, type[Any]] = {
     "worker": WorkerConfig,
     "metrics": MetricsConfig,
     "logging": LoggingConfig,
+    "idempotency": IdempotencyConfig,
 }

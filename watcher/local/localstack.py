@@ -5,17 +5,16 @@ the port, it is used as it is."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from watcher.local import service
 
 HOST, PORT = "127.0.0.1", 4566
 ENDPOINT = f"http://{HOST}:{PORT}"
@@ -29,15 +28,14 @@ PACKAGES = (
     "service_identity<24.3",
     "joserfc<1.1",
 )
-_HOME = Path(os.environ.get("WATCHER_HOME", Path.home() / ".cache" / "watcher"))
 
 
 def venv_dir() -> Path:
-    return Path(os.environ.get("WATCHER_LOCALSTACK_VENV", _HOME / "localstack-venv"))
+    return Path(os.environ.get("WATCHER_LOCALSTACK_VENV", service.home() / "localstack-venv"))
 
 
 def state_dir() -> Path:
-    return Path(os.environ.get("WATCHER_LOCALSTACK_STATE", _HOME / "localstack"))
+    return Path(os.environ.get("WATCHER_LOCALSTACK_STATE", service.home() / "localstack"))
 
 
 def health(timeout: float = 2.0) -> dict[str, Any] | None:
@@ -83,45 +81,23 @@ def up(timeout: float = 120.0, out: Any = sys.stderr) -> bool:
         "DISABLE_EVENTS": "1",  # no telemetry: there is no network to send it to
         "SKIP_SSL_CERT_DOWNLOAD": "1",
     }
-    with open(state / "localstack.log", "ab") as log:
-        process = subprocess.Popen(
-            [str(python), "-m", "localstack.runtime.main"],
-            env=env,
-            cwd=state,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    (state / "localstack.pid").write_text(str(process.pid))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"LocalStack exited with {process.returncode}; see {state / 'localstack.log'}")
-        if _ready(health()):
-            print(f"LocalStack ready on {ENDPOINT} (pid {process.pid})", file=out)
-            return True
-        time.sleep(0.5)
-    raise RuntimeError(f"LocalStack not ready after {timeout:.0f}s; see {state / 'localstack.log'}")
+    pid = service.start(
+        "localstack",
+        [str(python), "-m", "localstack.runtime.main"],
+        state,
+        lambda: _ready(health()),
+        env=env,
+        timeout=timeout,
+    )
+    print(f"LocalStack ready on {ENDPOINT} (pid {pid})", file=out)
+    return True
 
 
 def down(out: Any = sys.stderr) -> bool:
-    pid_file = state_dir() / "localstack.pid"
-    if not pid_file.exists():
+    pid = service.stop("localstack", state_dir())
+    if pid is None:
         print("no LocalStack started by watcher is running", file=out)
         return False
-    pid = int(pid_file.read_text())
-    try:
-        os.killpg(pid, signal.SIGTERM)
-        for _ in range(100):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)  # reap it when we are its parent (tests)
-            os.kill(pid, 0)
-            time.sleep(0.1)
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    pid_file.unlink(missing_ok=True)
     print(f"LocalStack (pid {pid}) stopped", file=out)
     return True
 

@@ -18,7 +18,7 @@ from botocore.config import Config as BotoConfig
 from watcher.app import App
 from watcher.aws_async import aio_client_kwargs, aio_session
 from watcher.config.schema import Config
-from watcher.dispatch import Dispatcher
+from watcher.dispatch import Directives, Dispatcher
 from watcher.errors import ConfigError
 from watcher.logs import get_logger, log_enabled
 from watcher.metrics import Metrics
@@ -108,6 +108,8 @@ class Worker:
                     asyncio.create_task(self._deleter.run(), name="deleter"),
                     asyncio.create_task(depth.run(), name="queue-depth"),
                 ]
+                if self.app.idempotency is not None:  # leases of running units, renewed until they end
+                    background.append(asyncio.create_task(self.app.idempotency.keep_leases(), name="leases"))
                 receivers = [asyncio.create_task(self._poll(i), name=f"poller-{i}") for i in range(pollers)]
                 _log.info(
                     "worker started",
@@ -217,7 +219,8 @@ class Worker:
         holds_slot = True
         try:
             try:
-                outcome = await self._dispatcher.process(message["Body"], message_id, receive_count)
+                directives = Directives.from_attributes(message.get("MessageAttributes"))
+                outcome = await self._dispatcher.process(message["Body"], message_id, receive_count, directives)
             except asyncio.CancelledError:
                 await asyncio.shield(self._hand_back(message))
                 raise

@@ -1,0 +1,73 @@
+"""A local stand-in service run as a background process for development, demos and tests: started
+in a session of its own with its log and pid file in its state folder, waited for until it answers,
+stopped by its pid file. Used by the embedded LocalStack and DynamoDB Local."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+
+def home() -> Path:
+    """Where watcher caches what it installs for local use (``$WATCHER_HOME``)."""
+    return Path(os.environ.get("WATCHER_HOME", Path.home() / ".cache" / "watcher"))
+
+
+def start(
+    name: str,
+    command: list[str],
+    state: Path,
+    ready: Callable[[], bool],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120.0,
+    out: Any = None,
+) -> int:
+    """Start ``command`` with its output in ``<state>/<name>.log``; return its pid once ``ready()``."""
+    state.mkdir(parents=True, exist_ok=True)
+    log_path = state / f"{name}.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            command,
+            env=dict(env) if env is not None else None,
+            cwd=state,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    (state / f"{name}.pid").write_text(str(process.pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}; see {log_path}")
+        if ready():
+            return process.pid
+        time.sleep(0.25)
+    raise RuntimeError(f"{name} not ready after {timeout:.0f}s; see {log_path}")
+
+
+def stop(name: str, state: Path) -> int | None:
+    """Stop the process whose pid file is in ``state`` (its whole session); its pid, or None."""
+    pid_file = state / f"{name}.pid"
+    if not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text())
+    try:
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(100):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # reap it when we are its parent (tests)
+            os.kill(pid, 0)
+            time.sleep(0.1)
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    pid_file.unlink(missing_ok=True)
+    return pid
