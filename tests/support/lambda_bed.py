@@ -33,9 +33,17 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.support.lambda_runtime import LOCAL_TAG, port_taken, push, registry_answers, runtime_image, runtime_registry
+from tests.support.lambda_runtime import (
+    LOCAL_TAG,
+    RUNTIME_SPEC,
+    port_taken,
+    push,
+    registry_answers,
+    runtime_image,
+    runtime_registry,
+)
 from tests.support.process import free_port
-from tests.support.rootfs import watcher_home
+from tests.support.rootfs import tarball_path, watcher_home
 from watcher import localstack
 
 STANDIN_INIT = Path(__file__).with_name("lambda_init_standin.py")
@@ -170,9 +178,29 @@ def lambda_bed(log: Any = sys.stderr) -> Iterator[LambdaBed]:
         yield LambdaBed(f"http://127.0.0.1:{port}", port, bridge, shared, timings)
 
 
+def missing_prerequisite() -> str | None:
+    """Why this machine cannot hold the bed (the tests then skip saying so), or None."""
+    import docker
+
+    try:
+        docker.from_env(timeout=10).ping()
+    except docker.errors.DockerException as exc:
+        return f"no Docker engine answers ({exc}): run scripts/ensure-docker.sh"
+    if shutil.which("docker-registry") is None:
+        return "no docker-registry (Debian package docker-registry): run scripts/ensure-docker.sh"
+    if not localstack.docker_bridge_address():
+        return "the Docker engine's bridge is not on this host: Lambda containers could not reach LocalStack"
+    if os.geteuid() != 0 and not tarball_path(RUNTIME_SPEC).exists():
+        return "building the Lambda runtime image needs root (debootstrap) the first time"
+    return None
+
+
 @pytest.fixture(scope="session")
 def lambda_env() -> Iterator[LambdaBed]:
     """The Lambda test bed for the whole session (see the module docstring)."""
+    reason = missing_prerequisite()
+    if reason:
+        pytest.skip(reason)
     started = time.monotonic()
     with lambda_bed() as bed:
         bed.timings["fixture"] = time.monotonic() - started
