@@ -119,11 +119,21 @@ def runtime_registry(address: str) -> Iterator[str]:
 def push(local_tag: str, remote: str) -> str:
     """Tag ``local_tag`` as ``remote`` (REGISTRY/REPO:TAG) and push it; returns ``remote``."""
     import docker
+    import docker.errors
 
     client = docker.from_env(timeout=600)
     repository, tag = remote.rsplit(":", 1)
-    client.images.get(local_tag).tag(repository, tag)
+    image = client.images.get(local_tag)
+    previous = None
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        previous = client.images.get(remote)
+    image.tag(repository, tag)
     output = client.images.push(repository, tag)
     if '"error"' in output:
         raise RuntimeError(f"push of {remote} failed: {output[-500:]}")
+    if previous is not None and previous.id != image.id:  # an earlier build, now named by nothing
+        with contextlib.suppress(docker.errors.APIError):
+            previous.reload()
+            if not previous.tags:
+                client.images.remove(previous.id)
     return remote
