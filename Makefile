@@ -42,10 +42,10 @@ lint: install
 unit: install
 	$(PY) -m pytest -m "not integration" -q
 
-integration: services-up docker-up
+integration: docker-up services-up
 	$(PY) -m pytest -m integration -q
 
-test: lint services-up docker-up
+test: lint docker-up services-up
 	$(PY) -m pytest -q
 
 bench: localstack-up docker-up

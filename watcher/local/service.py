@@ -53,15 +53,21 @@ def start(
     raise RuntimeError(f"{name} not ready after {timeout:.0f}s; see {log_path}")
 
 
-def stop(name: str, state: Path) -> int | None:
-    """Stop the process whose pid file is in ``state`` (its whole session); its pid, or None."""
+def stop(name: str, state: Path, *, leader_only: bool = False, wait: float = 10.0) -> int | None:
+    """Stop the process whose pid file is in ``state``: SIGTERM to its whole session (or, with
+    ``leader_only``, to it alone, so that it can stop its own children), then after ``wait`` seconds
+    SIGKILL to the session. Its pid, or None when none was running."""
     pid_file = state / f"{name}.pid"
     if not pid_file.exists():
         return None
     pid = int(pid_file.read_text())
     try:
-        os.killpg(pid, signal.SIGTERM)
-        for _ in range(100):
+        if leader_only:
+            os.kill(pid, signal.SIGTERM)
+        else:
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)  # reap it when we are its parent (tests)
             os.kill(pid, 0)
