@@ -48,7 +48,50 @@ def _parser() -> argparse.ArgumentParser:
         "provision", "create buckets, queue, DLQ and notifications (development)", "provision:cmd_provision"
     )
     provision.add_argument("--max-receive-count", type=int, default=5, help="deliveries before the DLQ")
+    _dlq(commands)
     local = command("local", "start, stop or inspect the embedded LocalStack", "local:cmd_local", config=False)
     local.add_argument("action", choices=("up", "down", "status"))
     local.add_argument("--dynamodb", action="store_true", help="also DynamoDB Local on 127.0.0.1:8642 (needs Java)")
     return parser
+
+
+def _dlq(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dlq = commands.add_parser("dlq", help="inspect, replay, redrive, export or purge the dead-letter queue")
+    actions = dlq.add_subparsers(required=True, metavar="ACTION")
+
+    def action(name: str, help_text: str, target: str) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(command=f"watcher.commands.dlq.{target}")
+        sub.add_argument("-c", "--config", required=True, help="the YAML configuration file")
+        return sub
+
+    def reading(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--visibility", type=int, default=30, help="seconds each message stays hidden while read")
+
+    def filters(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--route", help="only messages of this route (or '(redriven by SQS)')")
+        sub.add_argument("--error-match", metavar="REGEX", help="only messages whose watcher.error matches")
+        sub.add_argument("--older-than", metavar="AGE", help="only messages sent at least this long ago (2h, 1d)")
+        sub.add_argument("--limit", type=int, help="at most this many messages")
+
+    reading(action("stats", "counts by route, by error, by age; nothing deleted", "inspect:cmd_stats"))
+    listing = action("list", "one line per message (or --json with bodies); nothing deleted", "inspect:cmd_list")
+    filters(listing)
+    reading(listing)
+    listing.add_argument("--json", action="store_true", help="JSON lines with the whole body, for piping")
+    replay = action("replay", "send selected messages back, then delete them from the DLQ", "replay:cmd_replay")
+    filters(replay)
+    replay.add_argument("--to-queue", metavar="URL", help="another queue than the configured one")
+    replay.add_argument("--rate", type=float, default=10.0, help="messages per second (default 10)")
+    replay.add_argument("--dry-run", action="store_true", help="say what would be replayed; change nothing")
+    replay.add_argument("--ignore-idempotency", action="store_true", help="run units that already completed again")
+    redrive = action("redrive", "move the whole DLQ back with SQS's move task", "redrive:cmd_redrive")
+    redrive.add_argument("--rate", type=int, default=100, help="messages per second, at most 500 (default 100)")
+    redrive.add_argument("--to-queue", metavar="URL", help="another queue than the configured one")
+    redrive.add_argument("--status", action="store_true", help="show the latest move tasks")
+    redrive.add_argument("--cancel", action="store_true", help="cancel the running move task")
+    export = action("export", "write every message to a JSON-lines file; nothing deleted", "archive:cmd_export")
+    export.add_argument("output", metavar="OUT.jsonl")
+    reading(export)
+    purge = action("purge", "delete every message of the DLQ", "archive:cmd_purge")
+    purge.add_argument("--yes", action="store_true", help="really")
