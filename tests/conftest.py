@@ -88,6 +88,15 @@ class Queues:
         )["QueueUrl"]
         self.name = name
 
+    @classmethod
+    def existing(cls, sqs: Any, name: str) -> Queues:
+        """Queues made elsewhere (by `watcher provision`): the source and its ``-dlq``."""
+        queues = cls.__new__(cls)
+        queues.sqs, queues.name = sqs, name
+        queues.url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        queues.dlq_url = sqs.get_queue_url(QueueName=f"{name}-dlq")["QueueUrl"]
+        return queues
+
     def arn(self, url: str) -> str:
         return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 

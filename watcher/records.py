@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 # Container jobs write their logs under a ".watcher/" folder next to their outputs; no route takes
 # a key under such a folder as input (watcher.routing), so a job log never triggers anything.
@@ -22,6 +22,13 @@ def decode_key(raw_key: str) -> str:
     and a literal plus arrives as ``%2B``. Decoding happens exactly once.
     """
     return unquote_plus(raw_key, encoding="utf-8", errors="strict")
+
+
+def encode_key(key: str) -> str:
+    """Encode a key the way S3 does in event notifications: a space is ``+``, a plus ``%2B``, a
+    percent ``%25``, other characters percent-encoded UTF-8, ``/`` kept. ``decode_key`` undoes it
+    exactly (synthetic events of ``watcher backfill`` rely on it: SCAR's raw keys broke on ``+``)."""
+    return quote_plus(key, safe="/", encoding="utf-8", errors="strict")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from watcher import __version__
 from watcher.errors import ConfigError
@@ -49,6 +50,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     provision.add_argument("--max-receive-count", type=int, default=5, help="deliveries before the DLQ")
     _dlq(commands)
+    backfill = command(
+        "backfill",
+        "send existing objects of a prefix through the routes (or run them here)",
+        "backfill.command:cmd_backfill",
+    )
+    backfill.add_argument("source", metavar="s3://BUCKET/PREFIX", help="the objects to backfill")
+    backfill.add_argument("--route", help="only this route")
+    backfill.add_argument("--since", metavar="DATE", help="only objects last modified at or after (2026-11-01)")
+    backfill.add_argument("--until", metavar="DATE", help="only objects last modified before")
+    where = backfill.add_mutually_exclusive_group()
+    where.add_argument("--direct", action="store_true", help="run the units here instead of sending them")
+    where.add_argument("--to-queue", metavar="URL", help="another queue than the configured one")
+    backfill.add_argument("--rate", type=float, help="at most this many objects a second")
+    backfill.add_argument("--dry-run", action="store_true", help="list what would be sent; send nothing")
+    backfill.add_argument("--resume", action="store_true", help="start after where a stopped backfill got to")
+    backfill.add_argument("--checkpoint", type=Path, help="the checkpoint file (default: in the state directory)")
+    backfill.add_argument("--ignore-idempotency", action="store_true", help="run units that already completed again")
     local = command("local", "start, stop or inspect the embedded LocalStack", "local:cmd_local", config=False)
     local.add_argument("action", choices=("up", "down", "status"))
     local.add_argument("--dynamodb", action="store_true", help="also DynamoDB Local on 127.0.0.1:8642 (needs Java)")
