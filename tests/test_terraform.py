@@ -324,6 +324,56 @@ def test_destroy_leaves_nothing(applied: Applied) -> None:
     assert gone(lambda: iam.get_policy(PolicyArn=applied.outputs["worker_policy_arn"]), "NoSuchEntity")
 
 
+def _invalid_variables(variables: dict[str, Any]) -> None:
+    by_delivery = {b["delivery"]: b for b in variables["buckets"].values()}
+    by_delivery["direct"]["delivery"] = "lambda"
+    by_delivery["sns"]["filters"][0]["events"] = ["ObjectCreated:*"]
+    variables["max_receive_count"] = 0
+
+
+def _fifo_queue_with_s3_notifications(variables: dict[str, Any]) -> None:
+    variables["queue_name"] += ".fifo"
+
+
+def _eventbridge_event_it_does_not_carry(variables: dict[str, Any]) -> None:
+    archive = next(b for b in variables["buckets"].values() if b["delivery"] == "eventbridge")
+    archive["filters"][0]["events"] = ["s3:Replication:*"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("change", "messages"),
+    [
+        (
+            _invalid_variables,
+            [
+                "Every bucket's delivery must be direct, sns or eventbridge.",
+                "Every filter needs events, each starting with s3:",
+                "max_receive_count must be from 1 to 1000.",
+            ],
+        ),
+        (_fifo_queue_with_s3_notifications, ["S3 cannot send event notifications to a FIFO queue"]),
+        (_eventbridge_event_it_does_not_carry, ["EventBridge has no detail type for one of s3:Replication:*"]),
+    ],
+    ids=["variables", "fifo-queue", "eventbridge-event"],
+)
+def test_the_basic_example_refuses_at_plan_time_what_aws_would_refuse(
+    change: Any, messages: list[str], localstack_endpoint: str, tmp_path: Path
+) -> None:
+    variables = json.loads(renamed((FIXTURES / "three-shapes.auto.tfvars.json").read_text(), uuid.uuid4().hex[:10]))
+    change(variables)
+    example = copy_deploy_tree(tmp_path) / "examples" / "basic"
+    (example / "watcher.auto.tfvars.json").write_text(json.dumps(variables))
+    terraform = Terraform(example)
+    terraform.init()
+    result = terraform.run(
+        "plan", "-input=false", "-no-color", "-var", f"aws_endpoint={localstack_endpoint}", check=False
+    )
+    assert result.returncode == 1
+    for message in messages:
+        assert message in " ".join(result.stderr.split()), result.stderr[-3000:]
+
+
 # ---- examples/ecs: plan only ---------------------------------------------------------------------
 
 

@@ -79,6 +79,17 @@ resource "aws_s3_bucket_versioning" "this" {
 
 # ---- queue and notifications ---------------------------------------------------------------------
 
+# What only the queue's name and the buckets' shapes decide, refused at plan time (the modules
+# check it too, but only once the queue's ARN is known, at apply).
+resource "terraform_data" "fifo_needs_eventbridge" {
+  lifecycle {
+    precondition {
+      condition     = !endswith(var.queue_name, ".fifo") || alltrue([for b in values(var.buckets) : b.delivery == "eventbridge"])
+      error_message = "The queue ${var.queue_name} is FIFO: S3 cannot send event notifications to a FIFO queue, nor publish to a FIFO topic. Give every bucket delivery eventbridge: ${join(", ", [for name, b in var.buckets : name if b.delivery != "eventbridge"])} do not."
+    }
+  }
+}
+
 module "queue" {
   source = "../../modules/queue"
 

@@ -209,8 +209,9 @@ resource "aws_cloudwatch_event_rule" "this" {
 
   lifecycle {
     precondition {
-      condition     = alltrue([for e in each.value.events : contains(keys(local.detail_types), e)])
-      error_message = "Filter ${each.key} of bucket ${var.bucket}: EventBridge has no detail type for ${join(", ", [for e in each.value.events : e if !contains(keys(local.detail_types), e)])}; known: ${join(", ", keys(local.detail_types))}."
+      condition = alltrue([for e in each.value.events : contains(keys(local.detail_types), e)])
+      # (Not naming the bucket: a bucket created in the same run has no known name at plan time.)
+      error_message = "Filter ${each.key}: EventBridge has no detail type for one of ${join(", ", each.value.events)}; known event types: ${join(", ", keys(local.detail_types))}."
     }
   }
 }
