@@ -38,8 +38,6 @@ from tests.support.terraform import (
 )
 from watcher.envelope import parse_body
 
-pytestmark = requires_terraform
-
 REGION = "us-east-1"
 
 
@@ -59,11 +57,13 @@ def _took(what: str, seconds: float, output: str = "") -> None:
 # ---- static checks -------------------------------------------------------------------------------
 
 
+@requires_terraform
 def test_every_terraform_file_is_formatted() -> None:
     result = Terraform(DEPLOY).run("fmt", "-check", "-recursive", "-diff", "-no-color", ".", check=False)
     assert result.returncode == 0, f"run `terraform fmt -recursive deploy/terraform`:\n{result.stdout}"
 
 
+@requires_terraform
 @pytest.mark.parametrize("root", [f"modules/{m}" for m in MODULES] + [f"examples/{e}" for e in EXAMPLES])
 def test_every_module_and_example_is_valid(root: str, tmp_path: Path) -> None:
     terraform = Terraform(copy_deploy_tree(tmp_path) / root)
@@ -134,6 +134,7 @@ def applied(localstack_endpoint: str, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.mark.integration
+@requires_terraform
 def test_the_queue_has_its_dlq_encryption_and_a_policy_naming_every_sender(applied: Applied) -> None:
     sqs = applied.client("sqs")
     queue = sqs.get_queue_attributes(QueueUrl=applied.outputs["queue_url"], AttributeNames=["All"])["Attributes"]
@@ -167,6 +168,7 @@ def test_the_queue_has_its_dlq_encryption_and_a_policy_naming_every_sender(appli
 
 
 @pytest.mark.integration
+@requires_terraform
 def test_the_worker_policy_grants_its_queue_dlq_routes_outputs_and_secrets(applied: Applied) -> None:
     statements = {s["Sid"]: s for s in json.loads(applied.outputs["worker_policy_json"])["Statement"]}
 
@@ -216,6 +218,7 @@ def test_the_worker_policy_grants_its_queue_dlq_routes_outputs_and_secrets(appli
 
 
 @pytest.mark.integration
+@requires_terraform
 def test_a_second_plan_finds_nothing_to_change(applied: Applied) -> None:
     result = applied.terraform.run(
         "plan", "-detailed-exitcode", "-input=false", "-no-color", *applied.tf_vars(), check=False
@@ -225,6 +228,7 @@ def test_a_second_plan_finds_nothing_to_change(applied: Applied) -> None:
 
 
 @pytest.mark.integration
+@requires_terraform
 def test_watcher_check_live_passes_on_what_terraform_made(applied: Applied) -> None:
     checked = subprocess.run(
         [sys.executable, "-m", "watcher", "check", "-c", str(applied.config_path), "--live"],
@@ -254,6 +258,7 @@ def _shape(document: dict[str, Any]) -> str:
 
 
 @pytest.mark.integration
+@requires_terraform
 def test_uploads_reach_the_queue_in_the_shape_of_each_wiring(applied: Applied) -> None:
     s3, sqs = applied.client("s3"), applied.client("sqs")
     lake, media, archive = (applied.name(f"watcher-tf-{b}") for b in ("data-lake", "media", "archive"))
@@ -297,6 +302,7 @@ def test_uploads_reach_the_queue_in_the_shape_of_each_wiring(applied: Applied) -
 
 
 @pytest.mark.integration
+@requires_terraform
 def test_destroy_leaves_nothing(applied: Applied) -> None:
     result = applied.terraform.run("destroy", "-auto-approve", "-input=false", "-no-color", *applied.tf_vars())
     applied.destroyed = True
@@ -346,6 +352,7 @@ def _eventbridge_event_it_does_not_carry(variables: dict[str, Any]) -> None:
 
 
 @pytest.mark.integration
+@requires_terraform
 @pytest.mark.parametrize(
     ("change", "messages"),
     [
@@ -383,6 +390,7 @@ def test_the_basic_example_refuses_at_plan_time_what_aws_would_refuse(
 
 
 @pytest.mark.integration
+@requires_terraform
 def test_the_ecs_example_plans_a_fargate_service_that_scales_on_backlog(
     localstack_endpoint: str, tmp_path: Path
 ) -> None:
