@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from tests.support.terraform import FIXTURES
-from watcher.config import DEFAULT_EVENTS, HandlerSpec, RouteConfig
+from watcher.config.schema import DEFAULT_EVENTS, HandlerSpec, RouteConfig
 from watcher.notifications import filters_for_bucket, routes_by_bucket
 
 
