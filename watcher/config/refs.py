@@ -39,6 +39,23 @@ class Lookup:
 Resolver = Callable[[str, Lookup], str]
 
 
+class ResolvedText(str):
+    """A string that held references, resolved. ``template`` is the same text with the braces of
+    every resolved value doubled: where the string is a template (the workflow handler's URL,
+    headers, body), a secret holding ``{`` is text, never a placeholder (nor quoted in an error)."""
+
+    template: str
+
+    def __new__(cls, value: str, template: str) -> ResolvedText:
+        text = super().__new__(cls, value)
+        text.template = template
+        return text
+
+
+def _escape_braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 def _from_env(argument: str, lookup: Lookup) -> str:
     name, has_default, default = argument.partition(":-")
     value = lookup.environ.get(name)
@@ -78,22 +95,35 @@ RESOLVERS: Mapping[str, Resolver] = {
 
 
 def resolve_string(value: str, lookup: Lookup, *, secret: bool = False) -> str:
-    """Replace every reference in ``value``; raise ``ReferenceProblem`` naming the first bad one."""
-
-    def substitute(match: re.Match[str]) -> str:
+    """Replace every reference in ``value``; raise ``ReferenceProblem`` naming the first bad one.
+    A string that held references comes back as a ``ResolvedText``."""
+    if "${" not in value:
+        return value
+    resolved: list[str] = []
+    template: list[str] = []
+    end = 0
+    for match in _REFERENCE.finditer(value):
+        literal = value[end : match.start()]
+        resolved.append(literal)
+        template.append(literal)
+        end = match.end()
         escaped, source, argument = match.groups()
         if escaped:
-            return match.group(0)[1:]
+            resolved.append(match.group(0)[1:])
+            template.append(_escape_braces(match.group(0)[1:]))
+            continue
         resolver = RESOLVERS.get(source)
         if resolver is None:
             known = ", ".join(sorted(RESOLVERS))
             raise ReferenceProblem(f"unknown reference source {source!r} (known: {known})")
-        resolved = resolver(argument, lookup)
+        text = resolver(argument, lookup)
         if secret or source in SECRET_SOURCES:
-            register_secret(resolved)
-        return resolved
-
-    return _REFERENCE.sub(substitute, value)
+            register_secret(text)
+        resolved.append(text)
+        template.append(_escape_braces(text))
+    resolved.append(value[end:])
+    template.append(value[end:])
+    return ResolvedText("".join(resolved), "".join(template))
 
 
 def resolve_tree(node: Any, path: str, problems: list[str], lookup: Lookup) -> Any:
@@ -104,7 +134,7 @@ def resolve_tree(node: Any, path: str, problems: list[str], lookup: Lookup) -> A
             return resolve_string(node, lookup, secret=bool(SECRET_NAME.search(field_name)))
         except ReferenceProblem as exc:
             problems.append(f"{path}: {exc}")
-            return node
+            return ResolvedText(node, _escape_braces(node))  # reported once, not again as a template
     if isinstance(node, dict):
         return {k: resolve_tree(v, f"{path}.{k}" if path else str(k), problems, lookup) for k, v in node.items()}
     if isinstance(node, list):
