@@ -103,10 +103,18 @@ def applied(localstack_endpoint: str, tmp_path_factory: pytest.TempPathFactory) 
     unique = uuid.uuid4().hex[:10]
     workdir = tmp_path_factory.mktemp("terraform-basic")
     example = copy_deploy_tree(workdir) / "examples" / "basic"
-    tfvars = renamed((FIXTURES / "three-shapes.auto.tfvars.json").read_text(), unique)
-    (example / "watcher.auto.tfvars.json").write_text(tfvars)
     config_path = workdir / "watcher.yaml"
     config_path.write_text(renamed((FIXTURES / "three-shapes.yaml").read_text(), unique))
+    # As a user does: `watcher render terraform -c watcher.yaml > watcher.auto.tfvars.json`.
+    rendered = subprocess.run(
+        [sys.executable, "-m", "watcher", "render", "terraform", "-c", str(config_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tfvars = rendered.stdout
+    (example / "watcher.auto.tfvars.json").write_text(tfvars)
     state = Applied(Terraform(example), localstack_endpoint, unique, json.loads(tfvars), config_path)
 
     # The config references a secret and a parameter: `watcher check` resolves them.

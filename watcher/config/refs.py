@@ -34,6 +34,9 @@ class Lookup:
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     aws: AwsConfig = field(default_factory=AwsConfig)
     fresh: bool = False
+    # False: secret stores are not read; their references stay as written (``watcher render``
+    # describes a deployment before its secrets exist, from a machine that may not reach them).
+    read_secret_stores: bool = True
 
 
 Resolver = Callable[[str, Lookup], str]
@@ -75,12 +78,16 @@ def _from_file(argument: str, _lookup: Lookup) -> str:
 
 
 def _from_secrets_manager(argument: str, lookup: Lookup) -> str:
+    if not lookup.read_secret_stores:
+        return f"${{secretsmanager:{argument}}}"
     from watcher.config import secrets  # on first use: boto3 is not needed by most configurations
 
     return secrets.from_secrets_manager(argument, lookup.aws, fresh=lookup.fresh)
 
 
 def _from_ssm(argument: str, lookup: Lookup) -> str:
+    if not lookup.read_secret_stores:
+        return f"${{ssm:{argument}}}"
     from watcher.config import secrets
 
     return secrets.from_ssm(argument, lookup.aws, fresh=lookup.fresh)

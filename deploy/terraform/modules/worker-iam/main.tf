@@ -123,7 +123,7 @@ data "aws_iam_policy_document" "worker" {
     content {
       sid       = "IdempotencyTable"
       effect    = "Allow"
-      actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
       resources = [statement.value]
     }
   }

@@ -88,7 +88,7 @@ variable "sqs_kms_key_arns" {
 }
 
 variable "idempotency_table_arn" {
-  description = "ARN of the DynamoDB idempotency table: GetItem, PutItem, UpdateItem, DeleteItem. Null: none."
+  description = "ARN of the DynamoDB idempotency table: PutItem, UpdateItem, DeleteItem. Null: none."
   type        = string
   default     = null
 
