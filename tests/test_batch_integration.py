@@ -314,3 +314,24 @@ def test_a_worker_starting_after_a_crash_terminates_the_dead_ones_jobs(
         assert len(area_folders(tmp_path / "work")) == 1  # only the successor's work area
     finally:
         assert successor.stop() == 0
+
+
+def test_a_job_three_visibility_timeouts_long_stays_in_flight_and_runs_once(
+    bed: BatchBed, queue: str, s3: Any, bucket: str, make_queues: Any, tmp_path: Path
+) -> None:
+    queues = make_queues(visibility_timeout=2)
+    route = batch_route(
+        "long", bed, queue, tmp_path / "work", command="sleep 7; echo done", output=f"s3://{bucket}/out/"
+    )
+    route["prefix"] = "in/"
+    worker = WatcherProcess(base_config(queues.url, [route], queue={"visibility_timeout": 2}), tmp_path)
+    try:
+        worker.wait_started()
+        land(s3, queues, bucket, "in/long.bin")
+        [line] = unit_lines(worker, 1, timeout=40)
+        assert line["outcome"] == "ok", line
+        time.sleep(3)  # a redelivery would show up as a second unit, and a second job
+        assert len(worker.units()) == 1 and len(bed.jobs(queue)) == 1
+        assert worker.metric("watcher_sqs_visibility_extensions_total") >= 4
+    finally:
+        assert worker.stop() == 0
