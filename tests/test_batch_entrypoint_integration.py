@@ -16,8 +16,7 @@ from tests.support.containers import keys
 from tests.support.images import docker_client
 from tests.support.rootfs import rootfs_image
 from watcher.config.schema import AwsConfig
-from watcher.handlers.container.runtimes.batch_entrypoint import ENTRYPOINT, JOB_DIR, STAGING_FAILED
-from watcher.handlers.container.runtimes.batch_staging import Staging
+from watcher.handlers.container.runtimes.batch_staging import ENTRYPOINT, JOB_DIR, STAGING_FAILED, Staging
 from watcher.handlers.container.workspace import JobDir
 
 pytestmark = pytest.mark.integration

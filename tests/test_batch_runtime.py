@@ -15,8 +15,7 @@ from watcher.errors import PermanentError
 from watcher.handlers.container.handler import parse
 from watcher.handlers.container.runtimes.base import JobSpec, RuntimeContext
 from watcher.handlers.container.runtimes.batch import BatchRuntime
-from watcher.handlers.container.runtimes.batch_entrypoint import ENTRYPOINT
-from watcher.handlers.container.runtimes.batch_staging import unpack_result
+from watcher.handlers.container.runtimes.batch_staging import ENTRYPOINT, console_url, unpack_result
 from watcher.handlers.container.workspace import JobDir
 
 BATCH = {
@@ -123,8 +122,8 @@ def test_a_request_above_batchs_30_kib_is_a_permanent_failure(tmp_path: Path) ->
         batch._request("n", JobSpec(JobDir(tmp_path), {}, None, "r"), {"EVENT": "x" * 40_000})
 
 
-def test_the_log_stream_is_linked_to_the_cloudwatch_console(tmp_path: Path) -> None:
-    url = runtime(tmp_path)._console_url("/aws/batch/job", "ffmpeg/default/0a1b")
+def test_the_log_stream_is_linked_to_the_cloudwatch_console() -> None:
+    url = console_url("eu-west-1", "/aws/batch/job", "ffmpeg/default/0a1b")
     assert url == (
         "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
         "#logsV2:log-groups/log-group/$252Faws$252Fbatch$252Fjob/log-events/ffmpeg$252Fdefault$252F0a1b"

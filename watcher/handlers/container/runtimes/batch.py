@@ -5,7 +5,7 @@ Options: ``job_queue`` and ``job_definition`` (names or ARNs; the job definition
 the common ``cpus`` and ``memory`` become the job's VCPU and MEMORY overrides.
 
 A job: the script and input are staged in S3 by the worker (watcher.handlers.container.runtimes.
-batch_staging); SubmitJob runs watcher's entrypoint (batch_entrypoint) as the job's command, with
+batch_staging); SubmitJob runs watcher's entrypoint (ENTRYPOINT there) as the job's command, with
 the contract's environment and pre-signed URLs, one attempt (retries are the queue's); DescribeJobs
 is polled with backoff while the heartbeat keeps the message; ``timeout_seconds`` counts from
 RUNNING, then TerminateJob; a cancelled unit (shutdown, route timeout) terminates its job. The
@@ -27,7 +27,6 @@ import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
@@ -39,9 +38,13 @@ from watcher.errors import PermanentError, RetryableError, error_code
 from watcher.handlers.container.contract import JobPaths
 from watcher.handlers.container.options import ContainerOptions, parse_s3_uri
 from watcher.handlers.container.runtimes.base import JobResult, JobSpec, RuntimeContext
-from watcher.handlers.container.runtimes.batch_entrypoint import ENTRYPOINT, JOB_DIR
-from watcher.handlers.container.runtimes.batch_logs import save_log_stream
-from watcher.handlers.container.runtimes.batch_staging import Staging
+from watcher.handlers.container.runtimes.batch_staging import (
+    ENTRYPOINT,
+    JOB_DIR,
+    Staging,
+    console_url,
+    save_log_stream,
+)
 from watcher.handlers.container.workspace import JobDir
 from watcher.logs import get_logger
 
@@ -54,6 +57,7 @@ TAG_ROUTE, TAG_REQUEST_ID = "watcher:route", "watcher:request_id"
 MAX_SUBMIT_BYTES = 30 << 10  # Batch refuses a SubmitJob payload above 30 KiB
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _FIRST_POLL_SECONDS = 1.0
+_POLL_FAILURES = 5  # DescribeJobs failures in a row (each after botocore's own retries) before giving up
 _TERMINATE_WAIT_SECONDS = 180.0  # Batch stops a task with SIGTERM, then SIGKILL 30 s later
 
 
@@ -224,9 +228,16 @@ class BatchRuntime:
         """Poll until the job ends (1 s, then 1.5 times longer each time, up to ``poll_max_seconds``);
         terminate it when it has been RUNNING for longer than its timeout."""
         loop = asyncio.get_running_loop()
-        interval, deadline, timed_out = _FIRST_POLL_SECONDS, None, False
+        interval, deadline, timed_out, failures = _FIRST_POLL_SECONDS, None, False, 0
         while True:
-            job = await run_control(self._describe, job_id)
+            try:
+                job = await run_control(self._describe, job_id)
+                failures = 0
+            except RetryableError:  # a passing API failure must not cost a long job: try again later
+                failures += 1
+                if failures >= _POLL_FAILURES:
+                    raise
+                job = {"status": "UNKNOWN"}
             if job["status"] in ("SUCCEEDED", "FAILED"):
                 break
             if deadline is None and spec.timeout_seconds is not None and job["status"] == "RUNNING":
@@ -258,7 +269,7 @@ class BatchRuntime:
         group = ((container.get("logConfiguration") or {}).get("options") or {}).get("awslogs-group", "/aws/batch/job")
         if stream:
             structlog.contextvars.bind_contextvars(
-                batch_log_stream=stream, batch_log_url=self._console_url(group, stream)
+                batch_log_stream=stream, batch_log_url=console_url(self._aws.region, group, stream)
             )
         started, stopped = job.get("startedAt"), job.get("stoppedAt")
         seconds = (stopped - started) / 1000 if isinstance(started, int) and isinstance(stopped, int) else 0.0
@@ -281,16 +292,6 @@ class BatchRuntime:
             f"batch job {job['jobId']} ended {job['status']} (exit code {code}) without handing back its result"
             + (f": {reason}" if reason else "")
             + (f"; its log: {group} {stream}" if stream else "")
-        )
-
-    def _console_url(self, group: str, stream: str) -> str:
-        def encode(text: str) -> str:  # the console's own double encoding, "$" for "%"
-            return quote(quote(text, safe=""), safe="").replace("%", "$")
-
-        region = self._aws.region
-        return (
-            f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-            f"#logsV2:log-groups/log-group/{encode(group)}/log-events/{encode(stream)}"
         )
 
     async def _clean_up(self, submitting: asyncio.Future[str] | None, ended: list[bool], name: str) -> None:

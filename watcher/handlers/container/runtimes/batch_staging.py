@@ -1,13 +1,23 @@
-"""S3 staging of a ``runtime: batch`` job, done by the worker around the job.
+"""S3 staging of a ``runtime: batch`` job, done by the worker around the job, and the job's entrypoint.
 
 Before: the job's script and input go to ``<staging>/.watcher/batch/<job name>/`` (under a
 ``.watcher/`` folder, which routing skips for every route, so no route is fed by it), and the job is
-given pre-signed URLs for them and for its result (watcher.handlers.container.runtimes.
-batch_entrypoint). After: the result tar is downloaded and unpacked into the local job folder, where
-the handler treats it like any runtime's output: the log becomes ``log.txt``, and the files of
-``output/`` are uploaded only on success, to ``<output>/<REQUEST_ID>/``, after the same checks.
-The tar is untrusted: only regular files and folders are unpacked, under ``output/`` only, never
-through a link (none is ever made), with names that stay inside it. Every call here blocks.
+given pre-signed URLs for them and for its result. After: the result tar is downloaded and unpacked
+into the local job folder, where the handler treats it like any runtime's output: the log becomes
+``log.txt``, and the files of ``output/`` are uploaded only on success, to ``<output>/<REQUEST_ID>/``,
+after the same checks. The tar is untrusted: only regular files and folders are unpacked, under
+``output/`` only, never through a link (none is ever made), with names that stay inside it. When a
+job hands back nothing (killed, or its staging failed), its log is read from its CloudWatch stream.
+Every call here blocks.
+
+The entrypoint (``ENTRYPOINT``), a POSIX shell script run as the job's command, holds no credentials:
+it downloads ``WATCHER_SCRIPT_URL`` and ``WATCHER_INPUT_URL`` (GET), runs the script with ``/bin/sh``
+in ``JOB_DIR`` with the contract's environment (the URLs removed), copies everything it prints to the
+container's output (so to the job's CloudWatch log stream) and to ``meta/log.txt``, and uploads to
+``WATCHER_RESULT_URL`` (PUT) one tar: ``meta/exit_code``, ``meta/log.txt`` and, only when the script
+exited 0, ``job/output/``; then exits with the script's exit code. The image needs ``/bin/sh``,
+``tar``, and ``curl`` or ``python3`` (``wget`` can download but not upload), and no ``ENTRYPOINT``
+that swallows the command. A staging failure exits 70 and says why on stderr, uploading nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -30,6 +41,52 @@ from watcher.errors import PermanentError, RetryableError, error_code
 from watcher.handlers.container.outputs import MAX_OUTPUT_ENTRIES
 from watcher.handlers.container.workspace import JobDir
 from watcher.records import JOB_LOG_FOLDER
+
+JOB_ROOT = "/tmp/watcher"
+JOB_DIR = f"{JOB_ROOT}/job"  # the script's working directory, with input/, output/ and script.sh
+STAGING_FAILED = 70
+
+_PYTHON_GET = """import shutil, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=120) as r, open(sys.argv[2], "wb") as f:
+    shutil.copyfileobj(r, f, 1 << 20)"""
+
+_PYTHON_PUT = """import os, sys, urllib.request
+with open(sys.argv[1], "rb") as f:
+    size = str(os.fstat(f.fileno()).st_size)
+    request = urllib.request.Request(sys.argv[2], data=f, method="PUT", headers={"Content-Length": size})
+    urllib.request.urlopen(request, timeout=600).read()"""
+
+ENTRYPOINT = f"""set -u
+R={JOB_ROOT}
+J={JOB_DIR}
+say() {{ echo "watcher entrypoint: $*" >&2; }}
+give_up() {{ say "$*"; exit {STAGING_FAILED}; }}
+have() {{ command -v "$1" >/dev/null 2>&1; }}
+get() {{
+  if have curl; then curl -fsS --retry 3 -o "$2" "$1"
+  elif have python3; then python3 -c '{_PYTHON_GET}' "$1" "$2"
+  elif have wget; then wget -q -O "$2" "$1"
+  else say "no curl, python3 or wget in this image"; return 1; fi
+}}
+put() {{
+  if have curl; then curl -fsS --retry 3 -T "$1" "$2" >/dev/null
+  elif have python3; then python3 -c '{_PYTHON_PUT}' "$1" "$2"
+  else say "no curl or python3 in this image to upload the result"; return 1; fi
+}}
+rm -rf "$R" && mkdir -p "$R/meta" "$J/input" "$J/output" || give_up "cannot make $R"
+get "$WATCHER_SCRIPT_URL" "$J/script.sh" || give_up "cannot download the script"
+get "$WATCHER_INPUT_URL" "$INPUT_FILE_PATH" || give_up "cannot download the input"
+result_url=$WATCHER_RESULT_URL
+unset WATCHER_SCRIPT_URL WATCHER_INPUT_URL WATCHER_RESULT_URL
+cd "$J" || give_up "cannot enter $J"
+{{ /bin/sh "$J/script.sh" </dev/null 2>&1; echo "$?" >"$R/meta/exit_code"; }} | tee "$R/meta/log.txt"
+code=$(cat "$R/meta/exit_code" 2>/dev/null) || code={STAGING_FAILED}
+cd "$R" || give_up "cannot enter $R"
+if [ "$code" = 0 ]; then tar -cf "$R/result.tar" meta job/output || say "tar reported a problem"
+else tar -cf "$R/result.tar" meta || say "tar reported a problem"; fi
+put "$R/result.tar" "$result_url" || give_up "cannot upload the result"
+exit "$code"
+"""
 
 SIGNED_SECONDS = 7 * 24 * 3600  # the longest a SigV4 pre-signed URL may live
 _OUTPUT = "job/output/"
@@ -190,3 +247,40 @@ def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
 def _exit_code(data: bytes) -> int | None:
     text = data.decode("ascii", "replace").strip()
     return int(text) if text.isdigit() and 0 <= int(text) <= 255 else None
+
+
+# --- the job's log, from CloudWatch ----------------------------------------------------------------
+
+MAX_LOG_BYTES = 16 << 20  # read no further: the tail is what a failure reason quotes
+_MAX_PAGES = 1000
+
+
+def save_log_stream(logs: Any, group: str, stream: str, path: Path) -> None:
+    """Write the stream's messages, one per line, to ``path``; a note instead when it cannot be read.
+    Never raises: the job's outcome does not depend on its log."""
+    written = 0
+    token: dict[str, str] = {}
+    with open(path, "ab") as log:
+        try:
+            for _ in range(_MAX_PAGES):
+                page = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True, **token)
+                for event in page.get("events", []):
+                    line = f"{event.get('message', '')}\n".encode("utf-8", "replace")
+                    written += log.write(line)
+                if written > MAX_LOG_BYTES or page.get("nextForwardToken") in (None, token.get("nextToken")):
+                    break
+                token = {"nextToken": page["nextForwardToken"]}
+        except (BotoCoreError, ClientError) as exc:
+            log.write(f"[watcher: cannot read the job's log stream {group} {stream}: {exc}]\n".encode())
+
+
+def console_url(region: str, group: str, stream: str) -> str:
+    """The CloudWatch console's page of a log stream (its own double encoding, "$" for "%")."""
+
+    def encode(text: str) -> str:
+        return quote(quote(text, safe=""), safe="").replace("%", "$")
+
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logsV2:log-groups/log-group/{encode(group)}/log-events/{encode(stream)}"
+    )
