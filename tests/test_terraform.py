@@ -431,9 +431,7 @@ def test_the_ecs_example_plans_a_fargate_service_that_scales_on_backlog(
     )
     _took("plan examples/ecs", result.seconds)
     plan = terraform.run("show", "-json", "ecs.tfplan").json()
-    planned = {r["address"]: r["values"] for r in plan["planned_values"]["root_module"].get("resources", [])}
-    for child in plan["planned_values"]["root_module"]["child_modules"]:
-        planned.update({r["address"]: r.get("values", {}) for r in child.get("resources", [])})
+    planned = _planned_resources(plan["planned_values"]["root_module"])
 
     (container,) = json.loads(planned["module.service.aws_ecs_task_definition.this"]["container_definitions"])
     assert container["image"] == image
@@ -466,12 +464,19 @@ def test_the_ecs_example_plans_a_fargate_service_that_scales_on_backlog(
     alarm = planned["module.service.aws_cloudwatch_metric_alarm.wake[0]"]
     assert "IF(visible > 0 AND inflight == 0, 1, 0)" in [q.get("expression") for q in alarm["metric_query"]]
 
-    table = planned["aws_dynamodb_table.idempotency[0]"]
+    table = planned["module.wiring.aws_dynamodb_table.idempotency[0]"]
     assert (table["billing_mode"], table["hash_key"]) == ("PAY_PER_REQUEST", "pk")
     assert table["ttl"] == [{"attribute_name": "expires_at", "enabled": True}]
-    assert (
-        planned["module.worker_iam.aws_iam_role.ecs_task[0]"]["name"] == f"watcher-tf-{unique}-events-worker-ecs-task"
-    )
+    role = planned["module.wiring.module.worker_iam.aws_iam_role.ecs_task[0]"]
+    assert role["name"] == f"watcher-tf-{unique}-events-worker-ecs-task"
+
+
+def _planned_resources(module: dict[str, Any]) -> dict[str, Any]:
+    """Every planned resource by address, from this module and the modules it calls, at any depth."""
+    planned = {r["address"]: r.get("values", {}) for r in module.get("resources", [])}
+    for child in module.get("child_modules", []):
+        planned.update(_planned_resources(child))
+    return planned
 
 
 # ---- checkov -------------------------------------------------------------------------------------
@@ -500,7 +505,7 @@ def test_checkov_finds_no_failed_check_and_every_skip_says_why() -> None:
         for path in DEPLOY.rglob("*.tf")
         for match in SKIP_COMMENT.finditer(path.read_text())
     ]
-    assert skips, "expected the justified skips of examples/*/main.tf"
+    assert skips, "expected the justified skips of modules/wiring/main.tf"
     for path, match in skips:
         assert match.group(2) and len(match.group(2).strip()) >= 20, (
             f"{path}: {match.group(1)} is skipped without a reason"
