@@ -84,3 +84,29 @@ def test_overlapping_filters_are_merged_and_the_idempotency_table_named(tmp_path
     }
     assert variables["secret_names"] == ["fire"] and variables["idempotency_table"] == "jobs-done"
     assert "route s names no bucket" in result.stderr
+
+
+def test_batch_routes_get_their_queues_definitions_and_staging(tmp_path: Path) -> None:
+    container = {"type": "container", "runtime": "batch", "command": "true"}
+    config = {
+        "queue": {"name": "events"},
+        "routes": [
+            {"name": "split", "bucket": "media", "prefix": "video/", "handler": {**container, "job_queue": "heavy",
+             "job_definition": "ffmpeg:3", "output": "s3://media/frames/"}},
+            {"name": "merge", "bucket": "media", "prefix": "parts/", "handler": {**container, "job_queue": "heavy",
+             "job_definition": "merge", "output": "s3://media/merged/", "staging": "s3://scratch/jobs/"}},
+        ],
+    }  # fmt: skip
+    path = tmp_path / "batch.yaml"
+    path.write_text(yaml.safe_dump(config))
+    variables = render(path)
+    assert variables["batch_job_queues"] == ["heavy"]
+    assert variables["batch_job_definitions"] == ["ffmpeg:3", "merge"]
+    assert variables["batch_staging_locations"] == [
+        {"bucket": "media", "prefix": "frames/.watcher/batch/"},
+        {"bucket": "scratch", "prefix": "jobs/.watcher/batch/"},
+    ]
+    assert variables["read_locations"] == [
+        {"bucket": "media", "prefix": "parts/"},
+        {"bucket": "media", "prefix": "video/"},
+    ]

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from watcher.app import load_config
 from watcher.config.loader import overridden_document
 from watcher.config.refs import references
-from watcher.config.schema import Config
+from watcher.config.schema import Config, RouteConfig
 from watcher.handlers.registry import output_locations, reads_objects
 from watcher.notifications import filters_for_bucket, routes_by_bucket
 from watcher.sqs import queue_name_of
@@ -48,6 +49,8 @@ def terraform_variables(config: Config, document: dict[str, Any]) -> dict[str, A
     writes = {(location.bucket, location.key_prefix) for route in config.routes for location in output_locations(route)}
     found = references(document)
     secrets = {argument.partition("#")[0] for source, argument in found if source == "secretsmanager"}
+    batch = [route.handler.options for route in config.routes if _runs_on_batch(route)]
+    staging = {_staging_of(options) for options in batch}
     store = config.idempotency
     return {
         "queue_name": name,
@@ -60,4 +63,23 @@ def terraform_variables(config: Config, document: dict[str, Any]) -> dict[str, A
         "secret_names": sorted(secrets),
         "ssm_parameter_names": sorted({argument for source, argument in found if source == "ssm"}),
         "idempotency_table": store.table if store is not None and store.backend == "dynamodb" else None,
+        "batch_job_queues": sorted({str(options["job_queue"]) for options in batch}),
+        "batch_job_definitions": sorted({str(options["job_definition"]) for options in batch}),
+        "batch_staging_locations": [{"bucket": b, "prefix": p} for b, p in sorted(staging)],
     }
+
+
+def _runs_on_batch(route: RouteConfig) -> bool:
+    return route.handler.type == "container" and route.handler.options.get("runtime") == "batch"
+
+
+def _staging_of(options: Mapping[str, Any]) -> tuple[str, str]:
+    """Where a batch route's jobs are staged (watcher.handlers.container.runtimes.batch_staging): the
+    ``staging`` URI, else the first output, under ``.watcher/batch/``."""
+    where = options.get("staging")
+    if where is None:
+        first = options["output"][0] if isinstance(options["output"], list) else options["output"]
+        where = first["uri"] if isinstance(first, dict) else first
+    bucket, _, prefix = str(where).removeprefix("s3://").partition("/")
+    prefix = prefix.strip("/")
+    return bucket, f"{prefix}/.watcher/batch/" if prefix else ".watcher/batch/"

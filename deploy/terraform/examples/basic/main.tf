@@ -14,6 +14,9 @@ module "wiring" {
   write_locations            = var.write_locations
   secret_names               = var.secret_names
   ssm_parameter_names        = var.ssm_parameter_names
+  batch_job_queues           = var.batch_job_queues
+  batch_job_definitions      = var.batch_job_definitions
+  batch_staging_locations    = var.batch_staging_locations
   idempotency_table          = var.idempotency_table
   create_buckets             = var.create_buckets
   force_destroy_buckets      = var.force_destroy_buckets

@@ -49,6 +49,27 @@ variable "write_locations" {
   default     = []
 }
 
+variable "batch_job_queues" {
+  description = "AWS Batch job queues of routes with runtime batch."
+  type        = list(string)
+  default     = []
+}
+
+variable "batch_job_definitions" {
+  description = "AWS Batch job definitions of those routes."
+  type        = list(string)
+  default     = []
+}
+
+variable "batch_staging_locations" {
+  description = "Where those routes' jobs are staged in S3."
+  type = list(object({
+    bucket = string
+    prefix = string
+  }))
+  default = []
+}
+
 variable "secret_names" {
   description = "Secrets Manager secrets the config references."
   type        = list(string)

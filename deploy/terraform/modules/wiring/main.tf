@@ -146,15 +146,18 @@ resource "aws_dynamodb_table" "idempotency" {
 module "worker_iam" {
   source = "../worker-iam"
 
-  name                  = "${local.name}-worker"
-  queue_arn             = module.queue.queue_arn
-  dlq_arn               = module.queue.dlq_arn
-  read_locations        = var.read_locations
-  write_locations       = var.write_locations
-  secret_names          = var.secret_names
-  ssm_parameter_names   = var.ssm_parameter_names
-  idempotency_table_arn = one(aws_dynamodb_table.idempotency[*].arn)
-  create_ec2_role       = var.create_ec2_role
-  create_ecs_task_role  = var.create_ecs_task_role
-  tags                  = var.tags
+  name                    = "${local.name}-worker"
+  queue_arn               = module.queue.queue_arn
+  dlq_arn                 = module.queue.dlq_arn
+  read_locations          = var.read_locations
+  write_locations         = var.write_locations
+  secret_names            = var.secret_names
+  ssm_parameter_names     = var.ssm_parameter_names
+  batch_job_queues        = var.batch_job_queues
+  batch_job_definitions   = var.batch_job_definitions
+  batch_staging_locations = var.batch_staging_locations
+  idempotency_table_arn   = one(aws_dynamodb_table.idempotency[*].arn)
+  create_ec2_role         = var.create_ec2_role
+  create_ecs_task_role    = var.create_ecs_task_role
+  tags                    = var.tags
 }
