@@ -32,6 +32,7 @@ from watcher.config.schema import (
     Config,
     HandlerSpec,
     IdempotencyConfig,
+    LambdaConfig,
     LoggingConfig,
     MetricsConfig,
     QueueConfig,
@@ -92,7 +93,8 @@ def parse_config(
         visibility_timeout=f.integer(q, "queue", "visibility_timeout", 120, 2, 43200),
         max_in_flight=f.integer(q, "queue", "max_in_flight", 16, 1, 10000),
     )
-    if not queue.url and not queue.name:
+    lambda_config = _parse_lambda(document, f) if "lambda" in document else None
+    if not queue.url and not queue.name and lambda_config is None:  # Lambda: the event names the queue
         problems.append("queue: set url or name")
     w = f.section(document, "worker", WorkerConfig)
     worker = WorkerConfig(
@@ -119,7 +121,20 @@ def parse_config(
         problems.extend(route_problems(routes))
     if problems:
         raise ConfigError(problems, source)
-    return Config(aws, queue, worker, metrics, logging_config, routes, raw_keys, source, idempotency)
+    return Config(aws, queue, worker, metrics, logging_config, routes, raw_keys, source, idempotency, lambda_config)
+
+
+def _parse_lambda(document: dict[str, Any], f: Fields) -> LambdaConfig:
+    """The section is on when present, even empty (``lambda: {}``): a configuration for Lambda."""
+    doc = f.section(document, "lambda", LambdaConfig)
+    namespace = f.string(doc, "lambda", "metrics_namespace", "watcher")
+    if not 1 <= len(namespace) <= 255:
+        f.bad("lambda", "metrics_namespace", "must be 1 to 255 characters")
+    return LambdaConfig(
+        max_concurrency=f.integer(doc, "lambda", "max_concurrency", 10, 1, 10000),
+        reserve_seconds=f.number(doc, "lambda", "reserve_seconds", 2.0, 0, 60),
+        metrics_namespace=namespace,
+    )
 
 
 def _parse_idempotency(document: dict[str, Any], f: Fields, environ: Mapping[str, str]) -> IdempotencyConfig:
