@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 import uuid
 import zipfile
@@ -28,101 +25,19 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import lambda_bed
-from tests.support.fire_server import EXECUTE
+from tests.support import lambda_bed, lambda_package
 from tests.support.fixtures import s3_event
 from tests.support.lambda_bed import ROLE, LambdaBed
 from tests.support.lambda_events import batch
 from tests.support.lambda_fire import BridgeFireServer
-from tests.support.process import REPO, wait_until
+from tests.support.lambda_package import CONFIG, HANDLER, LOG_ONLY, Built, package
+from tests.support.process import wait_until
 
 pytestmark = pytest.mark.integration
 lambda_env = lambda_bed.lambda_env  # the session's bed: runtime image, registry, LocalStack, init stand-in
 
 TOKEN = "fire-lambda-tok-5c1e9a"
-HANDLER = "watcher.lambda_.handler.handler"
-ROUTES = REPO / "tests" / "support" / "lambda_routes.py"
-REPORT = {"queue_url": "${env:DONE_QUEUE_URL}"}  # options of the routes that report to the done queue
-CONFIG = {
-    "lambda": {"max_concurrency": 4, "reserve_seconds": 2},
-    "worker": {"retry_initial_seconds": 2, "retry_max_seconds": 2},
-    "logging": {"format": "json"},
-    "routes": [
-        {
-            "name": "good",
-            "prefix": "good/",
-            "handler": {"type": "python", "function": "lambda_routes:report", "options": REPORT},
-        },
-        {"name": "bad", "prefix": "bad/", "handler": {"type": "python", "function": "lambda_routes:fail_permanently"}},
-        {
-            "name": "flaky",
-            "prefix": "flaky/",
-            "handler": {
-                "type": "python",
-                "function": "lambda_routes:fail_first_delivery",
-                "options": {"queue_url": "${env:DONE_QUEUE_URL}"},
-            },
-        },
-        {
-            "name": "fire",
-            "prefix": "events/",
-            "suffix": "_SUCCESS",
-            "handler": {
-                "type": "workflow",
-                "url": "${env:FIRE_URL}" + EXECUTE,
-                "token": "${env:FIRE_TOKEN}",
-                "workflow_id": "42",
-                "timeout_seconds": 5,
-                "retry": {"attempts": 3, "max_seconds": 5, "initial_seconds": 0.2},
-            },
-        },
-    ],
-}
-LOG_ONLY = {
-    "lambda": {},
-    "logging": {"format": "json"},
-    "routes": [{"name": "events", "prefix": "events/", "handler": {"type": "log"}}],
-}
-
-
-@dataclass
-class Built:
-    path: Path
-    report: str
-    seconds: float
-
-    def names(self) -> list[str]:
-        with zipfile.ZipFile(self.path) as archive:
-            return archive.namelist()
-
-
-def package(tmp: Path, config: dict[str, Any], *args: str) -> Built:
-    """`watcher package lambda`, as a user runs it (the routes' module importable for the validation, the
-    variables the configuration references set)."""
-    path = tmp / "watcher.yaml"
-    path.write_text(yaml.safe_dump(config))
-    output = tmp / "watcher-lambda.zip"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROUTES.parent), str(REPO)]),
-        "DONE_QUEUE_URL": "http://sqs.example/000000000000/done",
-        "FIRE_URL": "http://fire.example",
-        "FIRE_TOKEN": "not-the-token",
-    }
-    began = time.monotonic()
-    command = [sys.executable, "-m", "watcher", "package", "lambda", "-c", str(path), "-o", str(output), *args]
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    built = Built(output, done.stdout, time.monotonic() - began)
-    print(f"\n[watcher package lambda {' '.join(args)}] {built.seconds:.1f} s\n{built.report}")
-    return built
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    tmp = tmp_path_factory.mktemp("lambda-package")
-    (tmp / "log-only.yaml").write_text(yaml.safe_dump(LOG_ONLY))
-    return package(tmp, CONFIG, "--add", str(ROUTES), "--add", str(tmp / "log-only.yaml"))
+built = lambda_package.built  # the zip of `watcher package lambda`, once per session
 
 
 def elf_machines(path: Path) -> set[int]:
