@@ -164,19 +164,43 @@ def test_the_configuration_comes_from_watcher_config_with_watcher_overrides(tmp_
     assert any(line.get("event") == "batch done" for line in lines)  # a debug line
 
 
-def test_a_configuration_lambda_cannot_run_fails_the_cold_start_naming_each_problem(tmp_path: Path) -> None:
+def test_a_configuration_lambda_cannot_run_fails_the_cold_start_naming_the_problem(tmp_path: Path) -> None:
     container = {
         "name": "frames",
         "prefix": "videos/",
         "handler": {"type": "container", "image": "busybox", "command": "true", "output": "s3://out/frames/"},
     }
     write_config(tmp_path / "watcher.yaml", [LOG_ROUTE, container], idempotency={"backend": "sqlite"})
+    # Found in the document, before the container handler's own checks (which import the Docker SDK).
     with pytest.raises(ConfigError) as raised:
         settings.load({"LAMBDA_TASK_ROOT": str(tmp_path)})
-    first, second = raised.value.problems
-    assert first.startswith("routes[1] (frames).handler.runtime: a container route with runtime docker needs")
-    assert "use the AWS Batch runtime for this route, or run it in the worker (watcher run)" in first
-    assert second.startswith("idempotency.backend: sqlite")
+    (problem,) = raised.value.problems
+    assert problem.startswith("routes[1] (frames).handler.runtime: a container route with runtime docker needs")
+    assert "use the AWS Batch runtime for this route, or run it in the worker (watcher run)" in problem
+
+    write_config(tmp_path / "watcher.yaml", [LOG_ROUTE], idempotency={"backend": "sqlite"})
+    with pytest.raises(ConfigError, match=r"idempotency\.backend: sqlite keeps its file in one execution environment"):
+        settings.load({"LAMBDA_TASK_ROOT": str(tmp_path)})
+
+
+def test_the_refused_cold_start_writes_its_problems_on_one_json_line(tmp_path: Path) -> None:
+    container = {"name": "frames", "handler": {"type": "container", "image": "busybox", "command": "true"}}
+    write_config(tmp_path / settings.PACKAGED_CONFIG, [LOG_ROUTE, container])
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(batch([])))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHER_", "AWS_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.support.lambda_local", str(event)],
+        cwd=REPO,
+        env={**env, "LAMBDA_TASK_ROOT": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1 and "ConfigError" in result.stderr
+    (line,) = [json.loads(text) for text in result.stdout.splitlines() if "invalid configuration" in text]
+    assert line["level"] == "error" and line["source"] == str(tmp_path / "watcher.yaml")
+    assert line["problems"][0].startswith("routes[1] (frames).handler.runtime: a container route with runtime docker")
 
 
 def test_a_process_runtime_is_refused_too(tmp_path: Path) -> None:
@@ -195,15 +219,16 @@ def test_watcher_check_refuses_a_container_route_in_a_lambda_configuration(
     assert "routes[0] (frames).handler.runtime: a container route with runtime docker" in capsys.readouterr().err
 
     worker = tmp_path / "worker.yaml"  # the same route without the lambda section: fine for the worker
-    worker.write_text(json.dumps({"queue": {"name": "q"}, "routes": [container]}))
+    worker.write_text(json.dumps({"queue": {"name": "watcher-events"}, "routes": [container]}))
     assert main(["check", "-c", str(worker)]) == 0
     assert main(["check", "-c", str(write_config(tmp_path / "ok.yaml", [LOG_ROUTE]))]) == 0
     assert "lambda: a configuration for AWS Lambda" in capsys.readouterr().out
 
 
-def test_a_lambda_configuration_needs_no_queue_and_checks_its_section(tmp_path: Path) -> None:
+def test_the_lambda_section_is_checked_like_the_others(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path / "a.yaml", [LOG_ROUTE]))
     assert config.lambda_ is not None and config.lambda_.max_concurrency == 10 and config.lambda_.reserve_seconds == 2
+    assert config.lambda_.metrics_namespace == "watcher"
 
     bad = write_config(tmp_path / "b.yaml", [LOG_ROUTE], lambda_={"max_concurrency": 0, "reserve": 1})
     with pytest.raises(ConfigError) as raised:
@@ -213,6 +238,5 @@ def test_a_lambda_configuration_needs_no_queue_and_checks_its_section(tmp_path: 
         "lambda.max_concurrency: must be between 1 and 10000, got 0",
     ]
     worker = tmp_path / "c.yaml"
-    worker.write_text(json.dumps({"routes": [LOG_ROUTE]}))
-    with pytest.raises(ConfigError, match="queue: set url or name"):
-        load_config(worker)
+    worker.write_text(json.dumps({"queue": {"name": "q"}, "routes": [LOG_ROUTE]}))
+    assert load_config(worker).lambda_ is None  # no section: a configuration for the worker

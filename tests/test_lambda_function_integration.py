@@ -162,6 +162,21 @@ def test_cold_start_and_first_invocation(lambda_env: LambdaBed, built: Built, fu
     assert "Init Duration" not in results["log route"][1][1][2]  # the second invocation was warm
 
 
+def test_a_configuration_lambda_cannot_run_fails_the_cold_start_naming_the_route(
+    lambda_env: LambdaBed, built: Built, functions: list[str]
+) -> None:
+    name = f"watcher-refused-{uuid.uuid4().hex[:8]}"
+    functions.append(name)
+    create_function(lambda_env, name, built, {"WATCHER_CONFIG": "not-for-lambda.yaml"})
+    answer = lambda_env.client("lambda").invoke(FunctionName=name, Payload=json.dumps(batch([])).encode())
+    error = json.loads(answer["Payload"].read())
+    assert answer.get("FunctionError") == "Unhandled", error
+    # The init phase failed (the handler's module makes the cold-start state when the runtime imports it).
+    assert error["errorType"] == "ConfigError"
+    problem = "routes[1] (frames).handler.runtime: a container route with runtime docker needs a Docker engine"
+    assert problem in error["errorMessage"]
+
+
 @pytest.fixture
 def fire(lambda_env: LambdaBed) -> Iterator[BridgeFireServer]:
     server = BridgeFireServer(TOKEN, lambda_env.bridge)

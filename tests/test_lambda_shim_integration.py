@@ -228,6 +228,7 @@ def test_the_configuration_can_live_in_an_ssm_parameter(tmp_path: Path, localsta
     name = f"/watcher-test/{uuid.uuid4().hex[:8]}/config"
     document = {
         "lambda": {"max_concurrency": 3},
+        "queue": {"name": "watcher-events"},
         "routes": [{"name": "events", "prefix": "e/", "handler": {"type": "log"}}],
     }
     ssm.put_parameter(Name=name, Value=yaml.safe_dump(document), Type="SecureString")

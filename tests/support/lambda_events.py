@@ -74,8 +74,10 @@ def from_received(messages: Sequence[Mapping[str, Any]], queue_arn: str, region:
 
 
 def write_config(path: Path, routes: list[dict[str, Any]], **sections: Any) -> Path:
-    """A Lambda configuration file (a ``lambda`` section and ``routes``, plus ``sections``)."""
-    document = {"lambda": sections.pop("lambda_", {}), **sections, "routes": routes}
+    """A Lambda configuration file (a ``lambda`` section, the queue ``watcher-events`` and ``routes``, plus
+    ``sections``)."""
+    queue = {"name": "watcher-events", **sections.pop("queue", {})}
+    document = {"lambda": sections.pop("lambda_", {}), "queue": queue, **sections, "routes": routes}
     path.write_text(yaml.safe_dump(document))
     return path
 

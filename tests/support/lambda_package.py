@@ -1,6 +1,7 @@
 """The deployment package the Lambda tests run: `watcher package lambda` as a user runs it, once per session (about
 8 s: the wheels come from the PyPI mirror), with the routes of the end-to-end tests, their module
-(tests/support/lambda_routes.py) and a second, log-only configuration (``WATCHER_CONFIG=log-only.yaml``)."""
+(tests/support/lambda_routes.py), a log-only configuration (``WATCHER_CONFIG=log-only.yaml``) and one Lambda cannot
+run (``not-for-lambda.yaml``)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ ROUTES = REPO / "tests" / "support" / "lambda_routes.py"
 REPORT = {"queue_url": "${env:DONE_QUEUE_URL}"}  # options of the routes that report to the done queue
 CONFIG = {
     "lambda": {"max_concurrency": 4, "reserve_seconds": 2},
+    "queue": {"name": "watcher-events"},  # for watcher check --live and provision: the function reads eventSourceARN
     "worker": {"retry_initial_seconds": 2, "retry_max_seconds": 2},
     "logging": {"format": "json"},
     "routes": [
@@ -59,8 +61,19 @@ CONFIG = {
 }
 LOG_ONLY = {
     "lambda": {},
+    "queue": {"name": "watcher-events"},
     "logging": {"format": "json"},
     "routes": [{"name": "events", "prefix": "events/", "handler": {"type": "log"}}],
+}
+
+
+# What Lambda cannot run: a container route on Docker (refused at the cold start, naming the route).
+NOT_FOR_LAMBDA = {
+    **LOG_ONLY,
+    "routes": [
+        *LOG_ONLY["routes"],
+        {"name": "frames", "prefix": "videos/", "handler": {"type": "container", "image": "ffmpeg", "command": "true"}},
+    ],
 }
 
 
@@ -101,4 +114,6 @@ def package(tmp: Path, config: dict[str, Any], *args: str) -> Built:
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     tmp = tmp_path_factory.mktemp("lambda-package")
     (tmp / "log-only.yaml").write_text(yaml.safe_dump(LOG_ONLY))
-    return package(tmp, CONFIG, "--add", str(ROUTES), "--add", str(tmp / "log-only.yaml"))
+    (tmp / "not-for-lambda.yaml").write_text(yaml.safe_dump(NOT_FOR_LAMBDA))
+    added = [str(path) for path in (ROUTES, tmp / "log-only.yaml", tmp / "not-for-lambda.yaml")]
+    return package(tmp, CONFIG, *(argument for path in added for argument in ("--add", path)))

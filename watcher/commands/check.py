@@ -51,9 +51,6 @@ def check_live(config: Config) -> tuple[list[str], list[str]]:
     """Return (problems, notes). Every problem is reported, not just the first."""
     problems: list[str] = []
     notes: list[str] = []
-    if not config.queue.url and not config.queue.name:  # allowed in a Lambda configuration only
-        notes.append("queue: not named (the event source mapping names it): queue, DLQ and notifications not checked")
-        return _check_idempotency(config, notes), notes
     sqs = client(config.aws, "sqs")
     try:
         info = describe_queue_blocking(sqs, config.queue)

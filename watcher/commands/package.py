@@ -30,7 +30,7 @@ import watcher
 from watcher.app import load_config
 from watcher.config.loader import read_document
 from watcher.errors import ConfigError
-from watcher.lambda_.rules import lambda_problems
+from watcher.lambda_.rules import document_problems, lambda_problems
 from watcher.lambda_.settings import PACKAGED_CONFIG
 
 PYTHON = "3.11"
@@ -82,6 +82,9 @@ def _handlers(config_path: Path, *, check: bool) -> list[tuple[str, str]]:
     the configuration validated as ``watcher check`` does (Lambda rules included) unless ``check``
     is off (it is validated at cold start anyway)."""
     if check:
+        problems = document_problems(read_document(config_path))  # before the handlers' checks, as the function
+        if problems:
+            raise ConfigError(problems, str(config_path))
         config = load_config(config_path)
         problems = lambda_problems(config)
         if problems:

@@ -93,8 +93,7 @@ def parse_config(
         visibility_timeout=f.integer(q, "queue", "visibility_timeout", 120, 2, 43200),
         max_in_flight=f.integer(q, "queue", "max_in_flight", 16, 1, 10000),
     )
-    lambda_config = _parse_lambda(document, f) if "lambda" in document else None
-    if not queue.url and not queue.name and lambda_config is None:  # Lambda: the event names the queue
+    if not queue.url and not queue.name:
         problems.append("queue: set url or name")
     w = f.section(document, "worker", WorkerConfig)
     worker = WorkerConfig(
@@ -115,6 +114,7 @@ def parse_config(
         format=f.choice(lg, "logging", "format", "auto", ("auto", "json", "console")),
     )
     idempotency = _parse_idempotency(document, f, environ) if "idempotency" in document else None
+    lambda_config = _parse_lambda(document, f) if "lambda" in document else None
     routes = _parse_routes(document.get("routes"), f, raw_document.get("routes"), handler_problems)
     raw_keys = f.boolean(document, "", "raw_keys", False)
     if not problems:  # every route is known good: now the checks of the routes as a whole

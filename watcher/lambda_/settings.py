@@ -19,10 +19,11 @@ from pathlib import Path
 
 import yaml
 
-from watcher.app import load_config, parse_config
+from watcher.app import parse_config
+from watcher.config.loader import read_document
 from watcher.config.schema import AwsConfig, Config
 from watcher.errors import ConfigError, ReferenceProblem
-from watcher.lambda_.rules import lambda_problems
+from watcher.lambda_.rules import document_problems, lambda_problems
 
 CONFIG_VARIABLE = "WATCHER_CONFIG"
 PACKAGED_CONFIG = "watcher.yaml"  # at the root of the deployment package
@@ -45,9 +46,13 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
     environ = os.environ if environ is None else environ
     source = config_source(environ)
     if source.startswith(SSM_PREFIX):
-        config = parse_config(_read_parameter(source[len(SSM_PREFIX) :], environ), source, environ)
+        document = _read_parameter(source[len(SSM_PREFIX) :], environ)
     else:
-        config = load_config(source, environ)
+        document = read_document(source)
+    problems = document_problems(document)  # before the handlers' own checks (a container route's need Docker)
+    if problems:
+        raise ConfigError(problems, source)
+    config = parse_config(document, source, environ)
     problems = lambda_problems(config)
     if problems:
         raise ConfigError(problems, source)
