@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.fixtures import load_fixture, load_fixture_json, s3_event
 from tests.support.lambda_events import FIFO_SAMPLE, Context, batch, failures, ids, make_shim, write_config
+from tests.support.process import free_port
 from watcher.dispatch import ATTR_ROUTES
 from watcher.errors import PermanentError, RetryableError
 from watcher.lambda_.records import NotAnSqsEvent, records_of
@@ -288,3 +289,22 @@ def test_a_claim_lasts_at_least_as_long_as_the_invocation_that_took_it(tmp_path:
     assert store.lease_seconds >= 600
     the_shim.invoke(batch(bodies("in/2")), Context(seconds=10))
     assert store.lease_seconds == 30  # never shorter than configured
+
+
+def test_when_sqs_cannot_be_reached_the_failed_records_stay_listed_and_the_answer_comes_in_time(
+    tmp_path: Path,
+) -> None:
+    closed = free_port()  # nothing listens there: a real connection refused, for every SQS call
+    config = write_config(
+        tmp_path / "watcher.yaml",
+        routes(ok="ok/", retry="retry/", permanent="bad/"),
+        aws={"endpoint_url": f"http://127.0.0.1:{closed}", "region": "us-east-1"},
+    )
+    the_shim = new(config)
+    event = batch(bodies("ok/1", "bad/2", "retry/3"))
+
+    began = time.monotonic()
+    response = the_shim.invoke(event, Context(1.5))
+
+    assert time.monotonic() - began < 1.5
+    assert failures(response) == ids(event)[1:]  # not dead-lettered, so not deleted either
