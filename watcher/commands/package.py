@@ -39,7 +39,8 @@ CORE = ("structlog", "prometheus-client", "PyYAML", "orjson")  # what every func
 BY_HANDLER = {"workflow": ("aiohttp", "tenacity")}  # what a handler type adds
 BOTO3 = ("boto3",)  # in the Lambda runtime already
 _UNUSED = ("__pycache__", "*.pyc", "*.pyo")
-_STAMP = (1980, 1, 1, 0, 0, 0)  # every entry's date: the same inputs make the same zip
+_STAMP = (1980, 1, 1, 0, 0, 0)
+LAMBDA_TASK_ROOT = "/var/task"  # where Lambda unpacks the zip  # every entry's date: the same inputs make the same zip
 
 
 @dataclass
@@ -174,7 +175,11 @@ def _compile(root: Path) -> list[str]:
     if f"{sys.version_info[0]}.{sys.version_info[1]}" != PYTHON:
         return [f"modules not compiled: this is Python {sys.version.split()[0]}, the runtime is {PYTHON}"]
     compileall.compile_dir(
-        str(root), quiet=2, workers=0, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+        str(root),
+        ddir=LAMBDA_TASK_ROOT,  # the paths the modules will have: the same inputs make the same files
+        quiet=2,
+        workers=0,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
     )
     return []
 
