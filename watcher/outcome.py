@@ -5,7 +5,7 @@ sight: the worker's loop, the Lambda entry point and ``watcher dlq`` carry the a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -109,3 +109,16 @@ def dead_letter_request(
         request["MessageGroupId"] = group_id or "watcher"
         request["MessageDeduplicationId"] = message_id
     return request
+
+
+def batch_item_failures(records: Iterable[tuple[str, bool]], *, fifo: bool) -> dict[str, list[dict[str, str]]]:
+    """The answer of a Lambda function to an SQS event source mapping with ``ReportBatchItemFailures``:
+    ``records`` are ``(message id, done)`` in the batch's order, done meaning Lambda may delete the
+    record (it succeeded, or it was dead-lettered). Every record not done is listed, to be delivered
+    again; from a FIFO queue, the first one not done and every record after it (Lambda's rule: a
+    message group keeps its order)."""
+    listed: list[str] = []
+    for message_id, done in records:
+        if not done or (fifo and listed):
+            listed.append(message_id)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in listed]}

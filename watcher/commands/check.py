@@ -1,4 +1,5 @@
-"""``watcher check [--live]``: the config is valid (and which route's output feeds which route);
+"""``watcher check [--live]``: the config is valid (and which route's output feeds which route; a
+configuration with a ``lambda`` section also holds to what AWS Lambda can run, watcher.lambda_.rules);
 with ``--live``, the queue exists, its DLQ is wired, and every route's bucket sends ObjectCreated
 notifications to this queue (directly, through an SNS topic, or through EventBridge) with a filter
 covering the route's prefix and suffix."""
@@ -16,7 +17,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from watcher.app import load_config
 from watcher.aws import client
 from watcher.config.schema import Config, RouteConfig
+from watcher.errors import ConfigError
 from watcher.idempotency.dynamodb import table_aws
+from watcher.lambda_.rules import lambda_problems
 from watcher.notifications import from_s3, routes_by_bucket
 from watcher.route_graph import feeds
 from watcher.sqs import DeadLetterQueueUnreachable, QueueInfo, describe_queue_blocking
@@ -24,7 +27,13 @@ from watcher.sqs import DeadLetterQueueUnreachable, QueueInfo, describe_queue_bl
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    if config.lambda_ is not None:  # a configuration for AWS Lambda: only what Lambda can run
+        problems = lambda_problems(config)
+        if problems:
+            raise ConfigError(problems, str(args.config))
     print(f"{args.config}: valid ({len(config.routes)} routes: {', '.join(r.name for r in config.routes)})")
+    if config.lambda_ is not None:
+        print("lambda: a configuration for AWS Lambda (handler watcher.lambda_.handler.handler)")
     for source, targets in feeds(config.routes).items():  # function composition, for the reader
         for target, uri in targets:
             print(f"feeds: route {source} writes to {uri}, which route {target} reads")

@@ -71,6 +71,19 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--resume", action="store_true", help="start after where a stopped backfill got to")
     backfill.add_argument("--checkpoint", type=Path, help="the checkpoint file (default: in the state directory)")
     backfill.add_argument("--ignore-idempotency", action="store_true", help="run units that already completed again")
+    package = command("package", "build a deployment package (AWS Lambda)", "package:cmd_package")
+    package.add_argument("target", choices=("lambda",), help="what the package is for")
+    package.add_argument("-o", "--output", default="watcher-lambda.zip", help="the zip to write")
+    package.add_argument("--arch", choices=("x86_64", "arm64"), default="x86_64", help="the function's architecture")
+    package.add_argument(
+        "--add", action="append", default=[], metavar="PATH", help="a file or folder to put at the zip's root"
+    )
+    package.add_argument(
+        "--requirement", action="append", default=[], metavar="REQ", help="another pip requirement to include"
+    )
+    package.add_argument("--include-boto3", action="store_true", help="bundle boto3 instead of the runtime's")
+    package.add_argument("--no-check", action="store_true", help="do not validate the configuration first")
+    package.add_argument("--no-compile", action="store_true", help="do not compile the modules to .pyc")
     local = command("local", "start, stop or inspect the embedded LocalStack", "local:cmd_local", config=False)
     local.add_argument("action", choices=("up", "down", "status"))
     local.add_argument("--dynamodb", action="store_true", help="also DynamoDB Local on 127.0.0.1:8642 (needs Java)")

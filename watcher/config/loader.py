@@ -33,6 +33,7 @@ from watcher.config.schema import (
     Config,
     HandlerSpec,
     IdempotencyConfig,
+    LambdaConfig,
     LoggingConfig,
     MetricsConfig,
     QueueConfig,
@@ -126,6 +127,7 @@ def parse_config(
         format=f.choice(lg, "logging", "format", "auto", ("auto", "json", "console")),
     )
     idempotency = _parse_idempotency(document, f, environ) if "idempotency" in document else None
+    lambda_config = _parse_lambda(document, f) if "lambda" in document else None
     routes = _parse_routes(document.get("routes"), f, raw_document.get("routes"), handler_problems)
     raw_keys = f.boolean(document, "", "raw_keys", False)
     delivery = _parse_delivery(document.get("delivery"), routes, problems)
@@ -133,7 +135,9 @@ def parse_config(
         problems.extend(route_problems(routes))
     if problems:
         raise ConfigError(problems, source)
-    return Config(aws, queue, worker, metrics, logging_config, routes, raw_keys, source, idempotency, delivery)
+    return Config(
+        aws, queue, worker, metrics, logging_config, routes, raw_keys, source, idempotency, delivery, lambda_config
+    )
 
 
 def _parse_delivery(value: Any, routes: tuple[RouteConfig, ...], problems: list[str]) -> Mapping[str, str]:
@@ -150,6 +154,19 @@ def _parse_delivery(value: Any, routes: tuple[RouteConfig, ...], problems: list[
         elif bucket not in buckets:
             problems.append(f"delivery.{bucket}: no route names this bucket")
     return MappingProxyType({str(k): str(v) for k, v in value.items()})
+
+
+def _parse_lambda(document: dict[str, Any], f: Fields) -> LambdaConfig:
+    """The section is on when present, even empty (``lambda: {}``): a configuration for Lambda."""
+    doc = f.section(document, "lambda", LambdaConfig)
+    namespace = f.string(doc, "lambda", "metrics_namespace", "watcher")
+    if not 1 <= len(namespace) <= 255:
+        f.bad("lambda", "metrics_namespace", "must be 1 to 255 characters")
+    return LambdaConfig(
+        max_concurrency=f.integer(doc, "lambda", "max_concurrency", 10, 1, 10000),
+        reserve_seconds=f.number(doc, "lambda", "reserve_seconds", 2.0, 0, 60),
+        metrics_namespace=namespace,
+    )
 
 
 def _parse_idempotency(document: dict[str, Any], f: Fields, environ: Mapping[str, str]) -> IdempotencyConfig:

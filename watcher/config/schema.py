@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-SECTIONS = ("aws", "queue", "worker", "metrics", "logging", "idempotency")
+SECTIONS = ("aws", "queue", "worker", "metrics", "logging", "idempotency", "lambda")
 TOP_LEVEL_SCALARS = ("raw_keys",)
 DEFAULT_EVENTS = ("s3:ObjectCreated:*",)
 DELIVERIES = ("direct", "sns", "eventbridge")  # how a bucket's events reach the queue
@@ -66,6 +66,16 @@ class IdempotencyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LambdaConfig:
+    """Running as an AWS Lambda function (watcher.lambda_): present in the file -> a Lambda config,
+    which ``watcher check`` holds to what Lambda can run."""
+
+    max_concurrency: int = 10  # records of one batch processed at once (a FIFO source: one at a time)
+    reserve_seconds: float = 2.0  # kept before the function's end to give up, settle and return
+    metrics_namespace: str = "watcher"  # CloudWatch namespace of the EMF metrics
+
+
+@dataclass(frozen=True, slots=True)
 class HandlerSpec:
     type: str
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
@@ -97,6 +107,7 @@ class Config:
     idempotency: IdempotencyConfig | None = None
     # bucket -> how its events reach the queue (DELIVERIES); buckets not named are "direct"
     delivery: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    lambda_: LambdaConfig | None = None  # the `lambda` section (a keyword in Python)
 
 
 SECTION_TYPES: dict[str, type[Any]] = {
@@ -106,4 +117,5 @@ SECTION_TYPES: dict[str, type[Any]] = {
     "metrics": MetricsConfig,
     "logging": LoggingConfig,
     "idempotency": IdempotencyConfig,
+    "lambda": LambdaConfig,
 }
