@@ -47,12 +47,14 @@ LABEL org.opencontainers.image.title="watcher" \
 # A user of its own, with a fixed numeric id (Kubernetes' runAsNonRoot checks a number), and the
 # folders it writes to: /var/lib/watcher (state, e.g. the idempotency database), its jobs/ folder
 # (container jobs with runtime: process), /run/watcher (the ECS module writes the config there).
-# With a read-only root file system, mount volumes on these: a fresh Docker volume copies their
-# owner and mode from the image.
 RUN useradd --no-log-init --uid 10001 --user-group --home-dir /var/lib/watcher --no-create-home \
         --shell /usr/sbin/nologin watcher \
  && install -d -o watcher -g watcher -m 0700 /var/lib/watcher /var/lib/watcher/jobs /run/watcher \
  && install -d -m 0755 /etc/watcher
+# Writable with a read-only root file system: Docker (a fresh volume) and ECS on Fargate (a bind mount
+# at a path named here) copy these folders' owner and mode from the image; without VOLUME, a Fargate
+# bind mount is root's, mode 0755, and the worker could not write to it.
+VOLUME ["/tmp", "/run/watcher", "/var/lib/watcher/jobs"]
 COPY --from=build /opt/watcher /opt/watcher
 ENV PATH=/opt/watcher/bin:$PATH \
     PYTHONUNBUFFERED=1 \

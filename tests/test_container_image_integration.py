@@ -179,24 +179,31 @@ def test_the_image_runs_unprivileged_with_no_compiler_and_no_build_settings(buil
     assert "PIP_FIND_LINKS" not in history, "the build stage's pip settings stay out of the image"
 
 
-@pytest.mark.integration
-def test_the_image_runs_the_worker_on_localstack_and_processes_an_upload(
-    built: Built, s3: Any, sqs: Any, tmp_path: Path
-) -> None:
+# What deploy/terraform/modules/ecs-service (config_source "ssm") runs in the container: the config
+# from a secret environment variable written to /run/watcher, then the worker as PID 1.
+ECS_WRAPPER = (
+    "umask 077 && printf '%s\\n' \"$WATCHER_CONFIG_YAML\" > /run/watcher/watcher.yaml"
+    " && unset WATCHER_CONFIG_YAML && exec watcher run -c /run/watcher/watcher.yaml"
+)
+
+
+@dataclass
+class Wired:
+    bucket: str
+    queue: str
+    config: dict[str, Any]  # as the container sees it: LocalStack on the Docker bridge
+
+
+@pytest.fixture
+def wired(built: Built, s3: Any, sqs: Any, tmp_path: Path) -> Iterator[Wired]:
+    """A bucket notifying a queue with a DLQ (`watcher provision`, from the host), and a config whose
+    route counts the lines of each uploaded CSV in a job (runtime: process: inside the worker's own
+    container, no Docker socket there) that also writes to /tmp."""
     unique = uuid.uuid4().hex[:10]
     bucket, queue = f"image-{unique}", f"watcher-image-{unique}"
-    route = {
-        "name": "line-count",
-        "bucket": bucket,
-        "prefix": "in/",
-        "suffix": ".csv",
-        "handler": {
-            "type": "container",
-            "runtime": "process",  # a job in the worker's own container: no Docker socket in there
-            "command": 'wc -l < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/lines.txt"',
-            "output": f"s3://{bucket}/out/",
-        },
-    }
+    job = 'wc -l < "$INPUT_FILE_PATH" > /tmp/lines-$REQUEST_ID && mv /tmp/lines-$REQUEST_ID "$TMP_OUTPUT_DIR/lines.txt"'
+    route = {"name": "line-count", "bucket": bucket, "prefix": "in/", "suffix": ".csv"}
+    route["handler"] = {"type": "container", "runtime": "process", "command": job, "output": f"s3://{bucket}/out/"}
     config: dict[str, Any] = {
         "aws": {"region": "us-east-1", "endpoint_url": "http://127.0.0.1:4566"},
         "queue": {"wait_time_seconds": 1, "visibility_timeout": 30, "max_in_flight": 4},
@@ -204,58 +211,99 @@ def test_the_image_runs_the_worker_on_localstack_and_processes_an_upload(
         "logging": {"format": "json"},
         "routes": [route],
     }
-    provision_named_queue(config, queue, tmp_path)  # bucket, queue, DLQ, notifications (from the host)
-    folder = tmp_path / "etc"
-    folder.mkdir()
-    folder.chmod(0o755)
+    provision_named_queue(config, queue, tmp_path)
     config["aws"]["endpoint_url"] = f"http://{built.bridge}:4566"  # the host, seen from a container
-    (folder / "watcher.yaml").write_text(yaml.safe_dump(config))
-    jobs = built.client.volumes.create(f"watcher-image-jobs-{unique}")
-    container = built.client.containers.run(
-        IMAGE,
-        detach=True,
-        read_only=True,  # as the ECS module runs it: only volumes and tmpfs are writable
-        tmpfs={"/tmp": "rw,nosuid,nodev,size=64m"},
-        volumes={str(folder): {"bind": "/etc/watcher", "mode": "ro"}, jobs.name: {"bind": "/var/lib/watcher/jobs"}},
-        environment={"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"},
-        ports={"9400/tcp": ("127.0.0.1", None)},
+    yield Wired(bucket, queue, config)
+    for key in [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]:
+        s3.delete_object(Bucket=bucket, Key=key)
+    s3.delete_bucket(Bucket=bucket)
+    for name in (queue, f"{queue}-dlq"):
+        with contextlib.suppress(Exception):
+            sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
+
+
+class Worker:
+    """The image running as a worker, detached; its JSON log lines."""
+
+    def __init__(self, built: Built, **options: Any) -> None:
+        environment = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", **options.pop("environment", {})}
+        self.container = built.client.containers.run(
+            IMAGE, detach=True, environment=environment, ports={"9400/tcp": ("127.0.0.1", None)}, **options
+        )
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in self.container.logs().decode().splitlines() if line.startswith("{")]
+        return [line for line in lines if line.get("event") == name]
+
+    def wait_started(self) -> None:
+        wait_until(lambda: self.events("worker started"), 60, 0.5, what=f"the worker: {self.container.logs()!r}")
+
+    def http_status(self, path: str) -> int:
+        self.container.reload()
+        port = self.container.ports["9400/tcp"][0]["HostPort"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return int(response.status)
+
+    def stop(self) -> tuple[int, float]:
+        """SIGTERM (`docker stop`, as ECS stops a task); the exit code and how long it took."""
+        started = time.monotonic()
+        self.container.stop(timeout=30)
+        code = int(self.container.wait(timeout=30)["StatusCode"])
+        return code, time.monotonic() - started
+
+    def remove(self) -> None:
+        self.container.remove(force=True, v=True)  # with its anonymous volumes
+
+
+@pytest.mark.integration
+def test_the_image_runs_as_the_ecs_module_runs_it_and_processes_an_upload(built: Built, wired: Wired, s3: Any) -> None:
+    """Read-only root file system, the config from an environment variable through /bin/sh into
+    /run/watcher, /tmp and the jobs folder writable through the image's VOLUMEs, the worker PID 1."""
+    worker = Worker(
+        built,
+        read_only=True,
+        entrypoint=["/bin/sh", "-c"],
+        command=[ECS_WRAPPER],
+        environment={"WATCHER_CONFIG_YAML": yaml.safe_dump(wired.config), "WATCHER_LOGGING_FORMAT": "json"},
     )
     try:
-
-        def events(name: str) -> list[dict[str, Any]]:
-            lines = [json.loads(line) for line in container.logs().decode().splitlines() if line.startswith("{")]
-            return [line for line in lines if line.get("event") == name]
+        worker.wait_started()
+        s3.put_object(Bucket=wired.bucket, Key="in/sales 2026.csv", Body=b"a,b\n1,2\n3,4\n")
 
         def outputs() -> list[str]:
-            return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="out/").get("Contents", [])]
+            return [o["Key"] for o in s3.list_objects_v2(Bucket=wired.bucket, Prefix="out/").get("Contents", [])]
 
-        wait_until(lambda: events("worker started"), 60, 0.5, what=f"the worker in the image: {container.logs()!r}")
-        s3.put_object(Bucket=bucket, Key="in/sales 2026.csv", Body=b"a,b\n1,2\n3,4\n")
         wait_until(lambda: any(k.endswith("/lines.txt") for k in outputs()), 60, 0.5, what="the job's output in S3")
         key = next(k for k in outputs() if k.endswith("/lines.txt"))
-        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read().strip() == b"3"
+        assert s3.get_object(Bucket=wired.bucket, Key=key)["Body"].read().strip() == b"3"
         done = wait_until(
-            lambda: [line for line in events("message done") if line.get("key") == "in/sales 2026.csv"],
+            lambda: [line for line in worker.events("message done") if line.get("key") == "in/sales 2026.csv"],
             30,
             0.5,
             what="the message's line",  # the other messages: s3:TestEvent, skipped
         )
         assert (done[0]["route"], done[0]["outcome"], done[0]["action"]) == ("line-count", "ok", "deleted")
-        container.reload()
-        port = container.ports["9400/tcp"][0]["HostPort"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
-            assert response.status == 200
-        started = time.monotonic()
-        container.stop(timeout=30)  # SIGTERM to the worker, PID 1 of the container
-        assert container.wait(timeout=30)["StatusCode"] == 0
-        assert time.monotonic() - started < 10, "the worker stops on SIGTERM, no SIGKILL needed"
-        assert events("worker stopped")
+        assert worker.http_status("/readyz") == 200
+        code, seconds = worker.stop()
+        assert code == 0, worker.container.logs().decode()[-2000:]
+        assert seconds < 10, "the worker, PID 1, stops on SIGTERM: no SIGKILL needed"
+        assert worker.events("worker stopped")
     finally:
-        container.remove(force=True)
-        jobs.remove(force=True)
-        for key in [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]:
-            s3.delete_object(Bucket=bucket, Key=key)
-        s3.delete_bucket(Bucket=bucket)
-        for name in (queue, f"{queue}-dlq"):
-            with contextlib.suppress(Exception):
-                sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
+        worker.remove()
+
+
+@pytest.mark.integration
+def test_the_default_command_runs_the_worker_on_the_config_in_etc_watcher(
+    built: Built, wired: Wired, tmp_path: Path
+) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    folder.chmod(0o755)  # readable by the image's user
+    (folder / "watcher.yaml").write_text(yaml.safe_dump(wired.config))
+    worker = Worker(built, volumes={str(folder): {"bind": "/etc/watcher", "mode": "ro"}})
+    try:
+        worker.wait_started()
+        assert worker.events("worker started")[0]["queue_url"].endswith(f"/{wired.queue}")
+        assert worker.stop()[0] == 0
+    finally:
+        worker.remove()
