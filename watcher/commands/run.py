@@ -85,7 +85,9 @@ def _describe(worker: Worker) -> str:
     if not worker.started.is_set():
         ready, detail = worker.readiness()
         return "starting the handlers" if ready else f"connecting to the queue ({detail})"
-    return f"in flight {worker.in_flight} of {worker.config.queue.max_in_flight}, processed {worker.processed}"
+    counts = f"in flight {worker.in_flight} of {worker.config.queue.max_in_flight}, processed {worker.processed}"
+    ready, detail = worker.readiness()
+    return counts if ready else f"{counts}; not ready: {detail}"
 
 
 def _exit_now(code: int) -> None:
