@@ -120,7 +120,7 @@ def run(
         code = int(container.wait(timeout=120)["StatusCode"])
         return code, container.logs(stdout=True, stderr=True).decode()
     finally:
-        container.remove(force=True)
+        container.remove(force=True, v=True)  # with the anonymous volumes of the image's VOLUMEs
 
 
 def test_the_build_context_holds_only_what_the_image_is_built_from() -> None:
