@@ -17,7 +17,16 @@ import pytest
 from tests.support.notify_peer import NotifyPeer
 from tests.support.process import REPO
 from watcher import service_notify
-from watcher.service_notify import READY, STOPPING, WATCHDOG, keep_watchdog_fed, notify, status, watchdog_interval
+from watcher.service_notify import (
+    READY,
+    STOPPING,
+    WATCHDOG,
+    Notifier,
+    keep_watchdog_fed,
+    notify,
+    status,
+    watchdog_interval,
+)
 
 
 @pytest.fixture(params=["path", "abstract"])
@@ -167,3 +176,66 @@ def test_the_peer_names_the_process_that_sent(peer: NotifyPeer) -> None:
     )
     assert child.wait(30) == 0
     assert peer.wait_for(READY, timeout=5).pid == child.pid != os.getpid()
+
+
+# --- Notifier: what `watcher run` says, and when (end to end: tests/test_service_notify_integration.py)
+
+
+async def test_a_notifier_without_a_socket_sends_nothing_and_starts_no_task() -> None:
+    notifier = Notifier({"WATCHDOG_USEC": "1000000"})
+    assert not notifier.enabled and notifier.watchdog_seconds is None
+    tasks_before = asyncio.all_tasks()
+    notifier.start(asyncio.Event(), lambda: "never")
+    assert asyncio.all_tasks() == tasks_before
+    notifier.status("nothing")
+    notifier.stopping("nothing")
+    await notifier.stop()
+
+
+def test_status_is_sent_only_when_its_text_changes(peer: NotifyPeer) -> None:
+    notifier = Notifier(peer.environment())
+    for text in ("in flight 0", "in flight 0", "in flight 1", "in flight 1", "in flight 0"):
+        notifier.status(text)
+    notifier.stopping("stopping")
+    peer.wait_for(STOPPING, timeout=5)
+    assert [d.fields for d in peer.datagrams()] == [
+        ("STATUS=in flight 0",),
+        ("STATUS=in flight 1",),
+        ("STATUS=in flight 0",),
+        ("STOPPING=1", "STATUS=stopping"),
+    ]
+
+
+def test_from_environment_takes_the_variables_away_from_child_processes(
+    monkeypatch: pytest.MonkeyPatch, peer: NotifyPeer
+) -> None:
+    for name, value in peer.environment(watchdog_seconds=4, watchdog_pid=os.getpid()).items():
+        monkeypatch.setenv(name, value)
+    notifier = Notifier.from_environment()
+    assert (notifier.enabled, notifier.watchdog_seconds) == (True, 2.0)
+    assert not {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"} & os.environ.keys()
+    notifier.status("still speaks")
+    assert peer.wait_for("STATUS=", timeout=5).fields == ("STATUS=still speaks",)
+
+
+async def test_ready_waits_for_the_start_then_status_follows_the_description() -> None:
+    with NotifyPeer() as peer:
+        notifier = Notifier(peer.environment(watchdog_seconds=0.2))
+        started, state = asyncio.Event(), {"text": "connecting"}
+        notifier.start(started, lambda: state["text"], every=0.05)
+        await asyncio.sleep(0.3)
+        assert peer.with_field(READY) == []
+        assert [d.get("STATUS") for d in peer.with_field("STATUS=")] == ["connecting"]
+        assert len(peer.with_field(WATCHDOG)) >= 2, "pings at 0.1 s from the start"
+        state["text"] = "in flight 0"
+        started.set()
+        await asyncio.sleep(0.1)
+        state["text"] = "in flight 3"
+        await asyncio.sleep(0.2)
+        await notifier.stop()
+        ready = peer.with_field(READY)
+        assert [d.fields for d in ready] == [("READY=1", "STATUS=in flight 0")]
+        assert [d.get("STATUS") for d in peer.with_field("STATUS=")] == ["connecting", "in flight 0", "in flight 3"]
+        pings = len(peer.with_field(WATCHDOG))
+        await asyncio.sleep(0.3)
+        assert len(peer.with_field(WATCHDOG)) == pings, "no ping once stopped"

@@ -4,12 +4,31 @@ watcher.worker.health's job."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from watcher import __version__
 
 _LAG_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
 _DURATION_BUCKETS = (0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+# Label values created at 0 when the routes are known (``Metrics.init_routes``): a series that first
+# appears at its first increment hides that increment from rate() and increase().
+OUTCOMES = ("ok", "retry", "permanent")  # watcher.outcome.Status
+ERROR_STAGES = (
+    "parse",
+    "handler",
+    "dispatch",
+    "idempotency",
+    "receive",
+    "connect",
+    "delete",
+    "visibility",
+    "heartbeat",
+    "dead_letter",
+    "queue_attributes",
+    "cleanup",
+)
 
 
 class Metrics:
@@ -37,6 +56,10 @@ class Metrics:
             "watcher_sqs_visibility_extensions", "Heartbeat visibility extensions", registry=r
         )
         self.in_flight = Gauge("watcher_sqs_messages_in_flight", "Messages being processed now", registry=r)
+        self.max_in_flight = Gauge(
+            "watcher_sqs_max_in_flight", "queue.max_in_flight: the most messages processed at once", registry=r
+        )
+        self.ready = Gauge("watcher_ready", "1 while the worker is ready (/readyz answers 200), else 0", registry=r)
         self.lag = Histogram(
             "watcher_sqs_lag_seconds",
             "From SentTimestamp to receipt",
@@ -45,6 +68,18 @@ class Metrics:
         )
         self.queue_messages = Gauge(
             "watcher_sqs_queue_messages", "Approximate queue depth, polled", ["state"], registry=r
+        )
+        self.dlq_messages = Gauge(
+            "watcher_sqs_dlq_messages",
+            "Approximate number of messages in the dead-letter queue (visible, in flight and delayed), polled "
+            "with the queue depth; NaN until the DLQ first answers",
+            registry=r,
+        )
+        self.dlq_messages.set(float("nan"))
+        self.oldest_message_age = Gauge(
+            "watcher_sqs_oldest_message_age_seconds",
+            "Now minus the SentTimestamp of the oldest message this worker holds; 0 when it holds none",
+            registry=r,
         )
         self.records = Counter(
             "watcher_records",
@@ -114,3 +149,13 @@ class Metrics:
         )
         self.build_info = Info("watcher_build", "watcher version", registry=r)
         self.build_info.info({"version": __version__})
+
+    def init_routes(self, routes: Iterable[tuple[str, str]]) -> None:
+        """Create the labelled series of every ``(route name, handler type)`` at 0, and every error
+        stage's, before the first scrape: rate() and increase() then see the first burst too."""
+        for route, handler_type in routes:
+            self.handler_duration.labels(route, handler_type)
+            for outcome in OUTCOMES:
+                self.records.labels(route, outcome)
+        for stage in ERROR_STAGES:
+            self.errors.labels(stage)

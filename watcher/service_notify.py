@@ -9,14 +9,19 @@ expects the pings from); the service pings at half that period.
 No library: libsystemd's sd_notify is C, and the Python wrappers add nothing these few lines do not.
 Nothing here raises when there is no socket or it is gone: ``notify`` returns False, without logging,
 so the worker runs the same with or without systemd.
+
+``Notifier`` is what ``watcher run`` says, and when: ``STATUS=`` while it connects, ``READY=1`` once
+the worker has started (the queue answered, the DLQ is known, the handlers started), ``STATUS=`` every
+few seconds when it changed, ``WATCHDOG=1`` from the event loop, ``STOPPING=1`` on the first signal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 READY = "READY=1"
 STOPPING = "STOPPING=1"
@@ -24,6 +29,8 @@ WATCHDOG = "WATCHDOG=1"
 # A notification must not stall the event loop that sends it: systemd reads its socket promptly,
 # and a stuck reader is a reason to drop one notification, not to block.
 _SEND_TIMEOUT_SECONDS = 1.0
+_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+STATUS_SECONDS = 5.0  # how often STATUS= is refreshed (only sent when its text changed)
 
 
 def status(text: str) -> str:
@@ -85,3 +92,63 @@ async def keep_watchdog_fed(interval: float, environ: Mapping[str, str] | None =
     while True:
         notify(WATCHDOG, environ=environ)
         await asyncio.sleep(interval)
+
+
+class Notifier:
+    """The notifications of one service process. Without ``NOTIFY_SOCKET`` it does nothing and starts
+    no task, so a worker outside systemd pays nothing for it."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = {name: environ[name] for name in _VARIABLES if name in environ}
+        self.enabled = socket_address(self._environ) is not None
+        self.watchdog_seconds = watchdog_interval(self._environ) if self.enabled else None
+        self._status: str | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def from_environment(cls) -> Notifier:
+        """Read the variables systemd set, and remove them from the environment (as sd_notify's
+        ``unset_environment`` does) so that no child process inherits them."""
+        notifier = cls(os.environ)
+        for name in _VARIABLES:
+            os.environ.pop(name, None)
+        return notifier
+
+    def send(self, *fields: str) -> bool:
+        return self.enabled and notify(*fields, environ=self._environ)
+
+    def status(self, text: str) -> None:
+        """``STATUS=text``, unless that is what systemd shows already."""
+        if self.enabled and text != self._status and self.send(status(text)):
+            self._status = text
+
+    def stopping(self, text: str) -> None:
+        if self.send(STOPPING, status(text)):
+            self._status = text
+
+    def start(self, started: asyncio.Event, describe: Callable[[], str], every: float = STATUS_SECONDS) -> None:
+        """On the running loop: the watchdog pings, and READY=1 once ``started`` is set, followed by
+        ``describe()`` as STATUS= every ``every`` seconds."""
+        if not self.enabled:
+            return
+        if self.watchdog_seconds is not None:
+            self._tasks.append(asyncio.create_task(keep_watchdog_fed(self.watchdog_seconds, self._environ)))
+        self._tasks.append(asyncio.create_task(self._report(started, describe, every)))
+
+    async def _report(self, started: asyncio.Event, describe: Callable[[], str], every: float) -> None:
+        while not started.is_set():  # connecting: say so, and why it takes long when it does
+            self.status(describe())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(started.wait(), every)
+        text = describe()
+        if self.send(READY, status(text)):
+            self._status = text
+        while True:
+            await asyncio.sleep(every)
+            self.status(describe())
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

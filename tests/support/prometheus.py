@@ -30,14 +30,6 @@ DASHBOARD = REPO / "deploy" / "grafana" / "watcher-dashboard.json"
 RUNBOOK_BASE = "https://github.com/example/watcher/blob/main/README.md"
 JOB = "watcher"  # the scrape job the alerts expect
 
-# Metrics the alerts and the dashboard use that watcher does not export yet (proposed to the lead).
-PROPOSED_METRICS = {
-    "watcher_ready": "gauge: 1 while /readyz answers 200, else 0",
-    "watcher_sqs_dlq_messages": "gauge: ApproximateNumberOfMessages of the DLQ, polled with the queue depth",
-    "watcher_sqs_oldest_message_age_seconds": "gauge: now - SentTimestamp of the oldest message held in flight",
-    "watcher_sqs_max_in_flight": "gauge: queue.max_in_flight, set once at start",
-}
-
 PROMTOOL = shutil.which("promtool")
 PROMETHEUS = shutil.which("prometheus")
 MISSING_PROMTOOL = "promtool is not installed (Debian: apt-get install prometheus)"

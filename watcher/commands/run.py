@@ -1,5 +1,6 @@
 """``watcher run``: the worker as a process: logging set up, signals (the first drains, a second
-exits at once), and an exit that never waits for handler threads past the grace period."""
+exits at once), systemd's notify protocol when it runs under ``Type=notify`` (watcher.service_notify),
+and an exit that never waits for handler threads past the grace period."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import signal
 import sys
 import threading
 
-from watcher import blocking
+from watcher import blocking, service_notify
 from watcher.app import load_config
 from watcher.errors import ConfigError
 from watcher.logs import configure_logging, get_logger
@@ -22,6 +23,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     configure_logging(config.logging.level, config.logging.format)
     log = get_logger("watcher")
+    notifier = service_notify.Notifier.from_environment()
     worker = Worker(config)
     loop = asyncio.new_event_loop()
     signals_seen = 0
@@ -31,12 +33,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         signals_seen += 1
         name = signal.Signals(signum).name
         if signals_seen == 1:
+            worker.request_stop()
+            notifier.stopping(_describe(worker))
             log.info(
                 "signal received: draining; send it again to exit at once",
                 signal=name,
                 grace_seconds=config.worker.shutdown_grace_seconds,
             )
-            worker.request_stop()
         else:
             log.warning(
                 "second signal: exiting now, in-flight messages reappear after their visibility timeout",
@@ -48,9 +51,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, on_signal, signum)
     code = 0
     try:
-        loop.run_until_complete(worker.run())
+        loop.run_until_complete(_serve(worker, notifier))
     except ConfigError as exc:
         log.error("cannot start", problems=exc.problems)
+        notifier.status("cannot start: " + "; ".join(exc.problems))
         code = 2
     finally:
         # Idle resolver threads of the default executor would otherwise look like stuck handlers.
@@ -64,6 +68,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.warning("abandoning handler threads still running after the grace period")
         _exit_now(code)
     return code
+
+
+async def _serve(worker: Worker, notifier: service_notify.Notifier) -> None:
+    notifier.start(worker.started, lambda: _describe(worker))
+    try:
+        await worker.run()
+    finally:
+        await notifier.stop()
+
+
+def _describe(worker: Worker) -> str:
+    """The STATUS= systemd shows (``systemctl status``)."""
+    if worker.stopping:
+        return f"stopping: in flight {worker.in_flight}, processed {worker.processed}"
+    if not worker.started.is_set():
+        ready, detail = worker.readiness()
+        return "starting the handlers" if ready else f"connecting to the queue ({detail})"
+    counts = f"in flight {worker.in_flight} of {worker.config.queue.max_in_flight}, processed {worker.processed}"
+    ready, detail = worker.readiness()
+    return counts if ready else f"{counts}; not ready: {detail}"
 
 
 def _exit_now(code: int) -> None:

@@ -1,12 +1,12 @@
 """The worker's HTTP endpoint: /metrics, /healthz (the process answers) and /readyz (the queue
 answered recently), served by a WSGI server in a daemon thread so that scrapes keep answering while
-the event loop is busy."""
+the event loop is busy; and the gauges computed when scraped (readiness, the oldest message held)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -82,3 +82,28 @@ class Readiness:
         if age > self.window:
             return False, f"no successful SQS call for {age:.0f}s; last error: {self._last_error}"
         return True, f"queue answered {age:.0f}s ago"
+
+
+def bind_scrape_time_gauges(metrics: Metrics, readiness: Readiness, sent_times: Mapping[str, float]) -> None:
+    """``watcher_ready`` and ``watcher_sqs_oldest_message_age_seconds``, computed by the scrape itself
+    (in the metrics thread): nothing to keep up to date on the event loop. ``sent_times`` holds the
+    SentTimestamp (epoch seconds) of every message the worker holds, by receipt handle."""
+    metrics.ready.set_function(lambda: 1.0 if readiness()[0] else 0.0)
+    metrics.oldest_message_age.set_function(lambda: oldest_age(sent_times))
+
+
+def oldest_age(sent_times: Mapping[str, float], now: float | None = None) -> float:
+    """Seconds since the earliest of ``sent_times``, 0 when there is none. Called from the metrics
+    thread while the event loop adds and removes entries: the values are copied in one C call, and a
+    copy that still lost the race (the size changed) is simply taken again."""
+    for _ in range(10):
+        try:
+            values = list(sent_times.values())
+            break
+        except RuntimeError:  # changed size during iteration
+            continue
+    else:
+        return 0.0
+    if not values:
+        return 0.0
+    return max(0.0, (time.time() if now is None else now) - min(values))

@@ -26,7 +26,7 @@ from watcher.outcome import MessageOutcome, attempts_left, dead_letter_request, 
 from watcher.sqs import DeadLetterQueueUnreachable, QueueInfo, describe_queue, is_fatal, require_dead_letter_queue
 from watcher.worker.acks import BatchDeleter, change_visibility, send_to_dead_letter_queue
 from watcher.worker.capacity import Capacity
-from watcher.worker.health import MetricsServer, Readiness
+from watcher.worker.health import MetricsServer, Readiness, bind_scrape_time_gauges
 from watcher.worker.heartbeat import VisibilityKeeper
 from watcher.worker.queue import QueueDepthPoller
 
@@ -48,8 +48,14 @@ class Worker:
         )
         self.capacity = Capacity(config.queue.max_in_flight)
         self.metrics_port: int | None = None
+        self.started = asyncio.Event()  # set once the queue answered, the DLQ is known and receiving began
+        self.processed = 0  # messages whose handling ended (settled, or handed back at shutdown)
         self._stop = asyncio.Event()
         self._messages: set[asyncio.Task[None]] = set()
+        self._sent_times: dict[str, float] = {}  # receipt handle -> SentTimestamp (s) of each message held
+        self.metrics.init_routes((route.name, route.handler.type) for route in config.routes)
+        self.metrics.max_in_flight.set(config.queue.max_in_flight)
+        bind_scrape_time_gauges(self.metrics, self.readiness, self._sent_times)
         self._sqs: Any = None
         self._queue: QueueInfo | None = None
         self._dlq_url = ""
@@ -63,6 +69,11 @@ class Worker:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    @property
+    def in_flight(self) -> int:
+        """Messages received and not yet settled (an ``ok`` one until its delete is answered)."""
+        return len(self._messages)
 
     async def run(self) -> None:
         """Run until ``request_stop``; then drain within the grace period and return."""
@@ -97,11 +108,7 @@ class Worker:
                     sqs, self._queue.url, self.metrics, max_pending=_PENDING_DELETES_PER_SLOT * cfg.queue.max_in_flight
                 )
                 depth = QueueDepthPoller(
-                    sqs,
-                    self._queue.url,
-                    cfg.metrics.queue_poll_seconds,
-                    self.metrics,
-                    self.readiness,
+                    sqs, self._queue.url, cfg.metrics.queue_poll_seconds, self.metrics, self.readiness, self._dlq_url
                 )
                 background = [
                     asyncio.create_task(self._keeper.run(), name="heartbeat"),
@@ -121,6 +128,7 @@ class Worker:
                     routes=[r.name for r in cfg.routes],
                     metrics_port=self.metrics_port,
                 )
+                self.started.set()
                 await self._stop.wait()
                 await self._shutdown(receivers)
                 await self._deleter.drain()
@@ -213,7 +221,9 @@ class Worker:
         self.metrics.received.inc()
         self.metrics.in_flight.inc()
         if "SentTimestamp" in attributes:
-            self.metrics.lag.observe(max(0.0, time.time() - int(attributes["SentTimestamp"]) / 1000))
+            sent = int(attributes["SentTimestamp"]) / 1000
+            self.metrics.lag.observe(max(0.0, time.time() - sent))
+            self._sent_times[message["ReceiptHandle"]] = sent
         # No unbinding needed: this task runs in its own copy of the context, which ends with it.
         structlog.contextvars.bind_contextvars(message_id=message_id, receive_count=receive_count)
         holds_slot = True
@@ -247,6 +257,8 @@ class Worker:
             if holds_slot:
                 self.metrics.in_flight.dec()
                 self.capacity.release(1)
+            self._sent_times.pop(message["ReceiptHandle"], None)
+            self.processed += 1
             await self._keeper.untrack(message_id)  # never leave a message extended forever
 
     async def _settle(self, message: dict[str, Any], outcome: MessageOutcome, receive_count: int) -> None:

@@ -1,4 +1,4 @@
-"""The source queue's depth, polled for the gauges (finding the queue is watcher.sqs's job)."""
+"""The source queue's and the DLQ's depth, polled for the gauges (finding them is watcher.sqs's job)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ _log = get_logger("watcher.queue")
 
 
 class QueueDepthPoller:
-    """Refreshes ``watcher_sqs_queue_messages{state}`` every ``interval`` seconds."""
+    """Refreshes ``watcher_sqs_queue_messages{state}`` and ``watcher_sqs_dlq_messages`` every
+    ``interval`` seconds: one GetQueueAttributes for each queue per poll, sent together.
+
+    The source queue's answer feeds readiness; the DLQ's does not (a worker allowed to send to its DLQ
+    but not to read its attributes still works): a failure there is counted, logged when it starts and
+    when it ends, and leaves the gauge at its last value (NaN until the DLQ first answers)."""
 
     _STATES: ClassVar[dict[str, str]] = {
         "visible": "ApproximateNumberOfMessages",
@@ -23,27 +28,59 @@ class QueueDepthPoller:
         "delayed": "ApproximateNumberOfMessagesDelayed",
     }
 
-    def __init__(self, sqs: Any, queue_url: str, interval: float, metrics: Metrics, readiness: Readiness) -> None:
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        interval: float,
+        metrics: Metrics,
+        readiness: Readiness,
+        dlq_url: str | None = None,
+    ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
+        self._dlq_url = dlq_url
         self._interval = interval
         self._metrics = metrics
         self._readiness = readiness
+        self._dlq_failing = False
 
     async def poll_once(self) -> None:
+        if self._dlq_url is None:
+            await self._poll_queue()
+        else:
+            await asyncio.gather(self._poll_queue(), self._poll_dlq(self._dlq_url))
+
+    async def _attributes(self, url: str) -> dict[str, str]:
+        response = await self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(self._STATES.values()))
+        attributes: dict[str, str] = response.get("Attributes", {})
+        return attributes
+
+    async def _poll_queue(self) -> None:
         try:
-            response = await self._sqs.get_queue_attributes(
-                QueueUrl=self._queue_url, AttributeNames=list(self._STATES.values())
-            )
+            attributes = await self._attributes(self._queue_url)
         except (ClientError, BotoCoreError) as exc:
             self._metrics.errors.labels("queue_attributes").inc()
             self._readiness.failed(str(exc))
             _log.warning("GetQueueAttributes failed", error=str(exc))
             return
         self._readiness.ok()
-        attributes = response.get("Attributes", {})
         for state, name in self._STATES.items():
             self._metrics.queue_messages.labels(state).set(int(attributes.get(name, 0)))
+
+    async def _poll_dlq(self, url: str) -> None:
+        try:
+            attributes = await self._attributes(url)
+        except (ClientError, BotoCoreError) as exc:
+            self._metrics.errors.labels("queue_attributes").inc()
+            if not self._dlq_failing:
+                _log.warning("GetQueueAttributes of the DLQ failed; its depth is unknown", dlq_url=url, error=str(exc))
+            self._dlq_failing = True
+            return
+        if self._dlq_failing:
+            _log.info("GetQueueAttributes of the DLQ recovered", dlq_url=url)
+        self._dlq_failing = False
+        self._metrics.dlq_messages.set(sum(int(attributes.get(name, 0)) for name in self._STATES.values()))
 
     async def run(self) -> None:
         while True:
