@@ -28,6 +28,7 @@ ERROR_STAGES = (
     "dead_letter",
     "queue_attributes",
     "cleanup",
+    "settle",  # the Lambda shim: a record whose retry or dead-lettering failed
 )
 
 
