@@ -162,11 +162,10 @@ def test_a_video_becomes_frames_faces_and_one_report(pipeline: Pipeline, runtime
     assert pipeline.worker.metric("watcher_container_jobs_total", {"route": "detect", "result": "ok"}) == 10
 
 
+@pytest.mark.parametrize("runtime", ["process"])  # the same scripts and routes in Docker: once is enough here
 def test_an_avi_goes_the_same_way_and_a_file_that_is_no_video_goes_to_the_dlq(
-    pipeline: Pipeline, runtime: str, videos: Path, sqs: Any
+    pipeline: Pipeline, videos: Path, sqs: Any
 ) -> None:
-    if runtime == "docker":
-        pytest.skip("the same scripts and routes as the process runtime: once is enough for these two cases")
     pipeline.upload(videos / "not-a-video.mp4")
     pipeline.upload(videos / "astronaut.avi")
     lines = unit_lines(pipeline.worker, 13, timeout=180)  # the bad one, then split-avi, 10 x detect, summary
