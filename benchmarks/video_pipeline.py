@@ -92,7 +92,7 @@ def through_watcher(endpoint: str, runtime: str, video: Path, count: int, workdi
             if failed:
                 raise SystemExit(f"(a) a report failed: {failed[0]}")
             wall = max(run.finished or 0.0 for run in runs) - started
-            units = worker.units()
+            units = worker.wait_for_units(count * 12, timeout=60)  # the summaries see COMPLETED at their next poll
         finally:
             worker.stop()
     bad = [line for line in units if line["outcome"] != "ok"]
