@@ -181,6 +181,7 @@ def run(config: Any, bucket: str, worker: subprocess.Popen[str], lines: queue.Qu
         if value and not name.startswith(_HISTOGRAM_BUCKETS):
             print(f"   {name} {value:g}")
     print("== done: run it for real with `watcher run -c config/watcher.yaml`")
+    print("   (and `python scripts/fire_insights.py` for a workflow API on 127.0.0.1:9410, the config's default)")
     return 0 if all(line["outcome"] == "ok" for line in units.values()) else 1
 
 

@@ -168,7 +168,7 @@ class FireServer:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="A local server that behaves like Fire Insights' workflow API.")
     parser.add_argument("--port", type=int, default=9410)
-    parser.add_argument("--token", required=True, help="the bearer token it accepts")
+    parser.add_argument("--token", default="demo-token", help="the bearer token it accepts (the config's default)")
     parser.add_argument("--running-polls", type=int, default=2, help="status polls answered RUNNING per run")
     args = parser.parse_args(argv)
 
