@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: install demo demo-video test lint unit integration bench localstack-up services-up localstack-down docker-up clean
+.PHONY: install demo demo-video test lint unit integration bench localstack-up services-up localstack-down docker-up tools-up clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ localstack-down: install
 docker-up:
 	./scripts/ensure-docker.sh
 
+# promtool and Prometheus, systemd-analyze, debootstrap, Java: installed when missing.
+tools-up:
+	./scripts/ensure-tools.sh
+
 demo: localstack-up
 	$(PY) scripts/demo.py
 
@@ -48,10 +52,10 @@ lint: install
 unit: install
 	$(PY) -m pytest -m "not integration" -q
 
-integration: docker-up services-up
+integration: docker-up tools-up services-up
 	$(PY) -m pytest -m integration -q
 
-test: lint docker-up services-up
+test: lint docker-up tools-up services-up
 	$(PY) -m pytest -q
 
 bench: localstack-up docker-up

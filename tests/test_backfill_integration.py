@@ -167,3 +167,30 @@ def test_a_backfilled_object_of_a_versioned_bucket_has_its_original_events_reque
         assert message["MessageAttributes"]["watcher.backfill"]["StringValue"]
     finally:
         watched.delete()
+
+
+def test_a_success_marker_route_gets_one_event_per_dataset(
+    s3: Any, make_queues: Any, unique: str, tmp_path: Path
+) -> None:
+    bucket = f"spark-{unique}"
+    s3.create_bucket(Bucket=bucket)
+    for day in ("21", "22", "23"):
+        for part in range(3):
+            s3.put_object(Bucket=bucket, Key=f"events/2026/11/{day}/part-{part:04d}.parquet", Body=b"x")
+        if day != "23":  # the 23rd is still being written: no marker yet
+            s3.put_object(Bucket=bucket, Key=f"events/2026/11/{day}/_SUCCESS", Body=b"")
+    queues = make_queues()
+    route = {
+        "name": "datasets",
+        "bucket": bucket,
+        "prefix": "events/",
+        "suffix": "_SUCCESS",
+        "handler": {"type": "log"},
+    }
+    path = tmp_path / "spark.yaml"
+    path.write_text(yaml.safe_dump(base_config(queues.url, [route])))
+    result = run_cli("backfill", "-c", str(path), f"s3://{bucket}/events/")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "11 listed, 2 matched, 2 sent" in result.stdout
+    records = [r for m in queues.receive(wait=2) for r in parse_body(m["Body"]).records]
+    assert sorted(r.key for r in records) == ["events/2026/11/21/_SUCCESS", "events/2026/11/22/_SUCCESS"]

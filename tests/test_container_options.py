@@ -157,7 +157,7 @@ def test_the_process_runtime_needs_no_image() -> None:
 
 @pytest.mark.parametrize("runtime", ["podman", "", 1, None])
 def test_an_unknown_runtime_is_refused(runtime: Any) -> None:
-    assert one_problem(**VALID, runtime=runtime) == f"{WHERE}.runtime: must be one of docker, process"
+    assert one_problem(**VALID, runtime=runtime) == f"{WHERE}.runtime: must be one of docker, process, batch"
 
 
 # --- script or command -------------------------------------------------------------------------

@@ -103,10 +103,18 @@ def applied(localstack_endpoint: str, tmp_path_factory: pytest.TempPathFactory) 
     unique = uuid.uuid4().hex[:10]
     workdir = tmp_path_factory.mktemp("terraform-basic")
     example = copy_deploy_tree(workdir) / "examples" / "basic"
-    tfvars = renamed((FIXTURES / "three-shapes.auto.tfvars.json").read_text(), unique)
-    (example / "watcher.auto.tfvars.json").write_text(tfvars)
     config_path = workdir / "watcher.yaml"
     config_path.write_text(renamed((FIXTURES / "three-shapes.yaml").read_text(), unique))
+    # As a user does: `watcher render terraform -c watcher.yaml > watcher.auto.tfvars.json`.
+    rendered = subprocess.run(
+        [sys.executable, "-m", "watcher", "render", "terraform", "-c", str(config_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tfvars = rendered.stdout
+    (example / "watcher.auto.tfvars.json").write_text(tfvars)
     state = Applied(Terraform(example), localstack_endpoint, unique, json.loads(tfvars), config_path)
 
     # The config references a secret and a parameter: `watcher check` resolves them.
@@ -423,9 +431,7 @@ def test_the_ecs_example_plans_a_fargate_service_that_scales_on_backlog(
     )
     _took("plan examples/ecs", result.seconds)
     plan = terraform.run("show", "-json", "ecs.tfplan").json()
-    planned = {r["address"]: r["values"] for r in plan["planned_values"]["root_module"].get("resources", [])}
-    for child in plan["planned_values"]["root_module"]["child_modules"]:
-        planned.update({r["address"]: r.get("values", {}) for r in child.get("resources", [])})
+    planned = _planned_resources(plan["planned_values"]["root_module"])
 
     (container,) = json.loads(planned["module.service.aws_ecs_task_definition.this"]["container_definitions"])
     assert container["image"] == image
@@ -458,12 +464,19 @@ def test_the_ecs_example_plans_a_fargate_service_that_scales_on_backlog(
     alarm = planned["module.service.aws_cloudwatch_metric_alarm.wake[0]"]
     assert "IF(visible > 0 AND inflight == 0, 1, 0)" in [q.get("expression") for q in alarm["metric_query"]]
 
-    table = planned["aws_dynamodb_table.idempotency[0]"]
+    table = planned["module.wiring.aws_dynamodb_table.idempotency[0]"]
     assert (table["billing_mode"], table["hash_key"]) == ("PAY_PER_REQUEST", "pk")
     assert table["ttl"] == [{"attribute_name": "expires_at", "enabled": True}]
-    assert (
-        planned["module.worker_iam.aws_iam_role.ecs_task[0]"]["name"] == f"watcher-tf-{unique}-events-worker-ecs-task"
-    )
+    role = planned["module.wiring.module.worker_iam.aws_iam_role.ecs_task[0]"]
+    assert role["name"] == f"watcher-tf-{unique}-events-worker-ecs-task"
+
+
+def _planned_resources(module: dict[str, Any]) -> dict[str, Any]:
+    """Every planned resource by address, from this module and the modules it calls, at any depth."""
+    planned = {r["address"]: r.get("values", {}) for r in module.get("resources", [])}
+    for child in module.get("child_modules", []):
+        planned.update(_planned_resources(child))
+    return planned
 
 
 # ---- checkov -------------------------------------------------------------------------------------
@@ -492,7 +505,7 @@ def test_checkov_finds_no_failed_check_and_every_skip_says_why() -> None:
         for path in DEPLOY.rglob("*.tf")
         for match in SKIP_COMMENT.finditer(path.read_text())
     ]
-    assert skips, "expected the justified skips of examples/*/main.tf"
+    assert skips, "expected the justified skips of modules/wiring/main.tf"
     for path, match in skips:
         assert match.group(2) and len(match.group(2).strip()) >= 20, (
             f"{path}: {match.group(1)} is skipped without a reason"

@@ -188,3 +188,38 @@ def test_config_keeps_the_token_reference_next_to_its_value() -> None:
     spec = config.routes[0].handler
     assert spec.options["token"] == "s3cr3t-token"
     assert spec.raw_options["token"] == "${env:FT}"
+
+
+def test_a_secret_with_braces_in_a_header_is_text_not_a_placeholder() -> None:
+    document = {
+        "queue": {"url": "https://sqs.us-east-1.amazonaws.com/1/q"},
+        "routes": [
+            {
+                "name": "fire",
+                "handler": {
+                    "type": "workflow",
+                    "url": URL + "?ds={dataset}",
+                    "workflow_id": "1",
+                    "headers": {"X-Api-Key": "${env:KEY}", "X-Route": "{route}-${env:KEY}"},
+                },
+            }
+        ],
+    }
+    config = parse_config(document, environ={"KEY": "p{a}ss}"})  # no "unknown placeholder {a}"
+    options, problems = parse_options(config.routes[0].handler.options)
+    assert problems == [] and options is not None
+    unit = Unit(S3Record("b", "d/_SUCCESS", "ObjectCreated:Put"), config.routes[0])
+    values = placeholder_values(unit)
+    assert render(options.headers["X-Api-Key"], values) == "p{a}ss}"
+    assert render(options.headers["X-Route"], values) == "fire-p{a}ss}"
+
+
+def test_an_unresolvable_reference_in_a_template_is_reported_once() -> None:
+    document = {
+        "queue": {"url": "https://sqs.us-east-1.amazonaws.com/1/q"},
+        "routes": [{"name": "fire", "handler": {"type": "workflow", "url": URL, "workflow_id": "1",
+                                                 "headers": {"X-Api-Key": "${env:MISSING}"}}}],
+    }  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        parse_config(document, environ={})
+    assert error.value.problems == ["routes[0].handler.headers.X-Api-Key: environment variable MISSING is not set"]

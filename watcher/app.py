@@ -24,17 +24,27 @@ from watcher.metrics import Metrics
 from watcher.route_graph import cycle_problems
 
 
-def parse_config(document: Any, source: str = "config", environ: Mapping[str, str] | None = None) -> Config:
+def parse_config(
+    document: Any, source: str = "config", environ: Mapping[str, str] | None = None, *, read_secret_stores: bool = True
+) -> Config:
     """Validate a configuration document: fields, references, every route's handler options, and
-    that no route feeds itself. Raises ``ConfigError`` with every problem."""
+    that no route feeds itself. Raises ``ConfigError`` with every problem. Without
+    ``read_secret_stores``, Secrets Manager and SSM references stay as written."""
     return loader.parse_config(
-        document, source, environ, handler_problems=validate_handler, route_problems=cycle_problems
+        document,
+        source,
+        environ,
+        handler_problems=validate_handler,
+        route_problems=cycle_problems,
+        read_secret_stores=read_secret_stores,
     )
 
 
-def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None, *, read_secret_stores: bool = True
+) -> Config:
     """Read, override from the environment, resolve references and validate a config file."""
-    return parse_config(loader.read_document(path), str(path), environ)
+    return parse_config(loader.read_document(path), str(path), environ, read_secret_stores=read_secret_stores)
 
 
 class App:

@@ -31,7 +31,7 @@ WATCHER_HOME = Path(os.environ.get("WATCHER_HOME", Path.home() / ".cache" / "wat
 CHECKOV_VERSION = "3.3.30"
 CHECKOV_VENV = WATCHER_HOME / "checkov-venv"
 
-MODULES = ("queue", "bucket-notifications", "worker-iam", "ecs-service")
+MODULES = ("queue", "bucket-notifications", "worker-iam", "ecs-service", "wiring")
 EXAMPLES = ("basic", "ecs")
 
 

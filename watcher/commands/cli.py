@@ -48,7 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     provision = command(
         "provision", "create buckets, queue, DLQ and notifications (development)", "provision:cmd_provision"
     )
-    provision.add_argument("--max-receive-count", type=int, default=5, help="deliveries before the DLQ")
+    provision.add_argument(
+        "--max-receive-count", type=int, help="deliveries before the DLQ (default: queue.max_receive_count, 5)"
+    )
+    render = command("render", "turn the configuration into another tool's input", "render:cmd_render")
+    render.add_argument("target", choices=("terraform",), help="terraform: deploy/terraform's variables, as JSON")
     _dlq(commands)
     backfill = command(
         "backfill",

@@ -26,7 +26,7 @@ DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 
 def cmd_provision(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    provision(config, max_receive_count=args.max_receive_count)
+    provision(config, max_receive_count=args.max_receive_count)  # None: queue.max_receive_count
     return 0
 
 
@@ -44,8 +44,10 @@ def dlq_name(config: Config) -> str:
     return name[: -len(".fifo")] + "-dlq.fifo" if name.endswith(".fifo") else name + "-dlq"
 
 
-def provision(config: Config, max_receive_count: int = 5, say: Callable[[str], None] = print) -> str:
-    """Create or update everything; return the queue URL."""
+def provision(config: Config, max_receive_count: int | None = None, say: Callable[[str], None] = print) -> str:
+    """Create or update everything; return the queue URL. Buckets whose ``delivery`` is sns or
+    eventbridge are left to Terraform (``watcher render terraform``)."""
+    max_receive_count = max_receive_count or config.queue.max_receive_count
     sqs = client(config.aws, "sqs")
     s3 = client(config.aws, "s3")
     fifo = queue_name(config).endswith(".fifo")
@@ -60,7 +62,7 @@ def provision(config: Config, max_receive_count: int = 5, say: Callable[[str], N
 
     queue_url = sqs.create_queue(QueueName=queue_name(config), Attributes=fifo_attributes)["QueueUrl"]
     queue_arn = _arn(sqs, queue_url)
-    buckets = routes_by_bucket(config.routes)
+    buckets = {b: r for b, r in routes_by_bucket(config.routes).items() if config.delivery.get(b, "direct") == "direct"}
     statements = [
         {
             "Sid": "AllowS3Notifications",
@@ -100,6 +102,9 @@ def provision(config: Config, max_receive_count: int = 5, say: Callable[[str], N
         s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=existing)
         names = ", ".join(r.name for r in routes)
         say(f"bucket {bucket}: {len(ours)} notification(s) to the queue for routes {names}")
+    for bucket, shape in sorted(config.delivery.items()):
+        if shape != "direct":
+            say(f"bucket {bucket} is delivered through {shape}: not wired here (see watcher render terraform)")
     for route in config.routes:
         if not route.bucket:
             say(f"route {route.name} names no bucket: wire its buckets to the queue yourself")

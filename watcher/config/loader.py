@@ -25,6 +25,7 @@ from watcher.config.fields import Fields, check_unknown
 from watcher.config.refs import Lookup, resolve_tree
 from watcher.config.schema import (
     DEFAULT_EVENTS,
+    DELIVERIES,
     SECTION_TYPES,
     SECTIONS,
     TOP_LEVEL_SCALARS,
@@ -59,6 +60,15 @@ def read_document(path: str | os.PathLike[str]) -> Any:
     return document if document is not None else {}
 
 
+def overridden_document(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The file's document with the ``WATCHER_*`` overrides applied, references not resolved: what
+    the configuration refers to (``watcher render terraform`` lists the secrets)."""
+    document = read_document(path)
+    if not isinstance(document, dict):
+        raise ConfigError(["the top level must be a mapping"], str(path))
+    return _apply_environment(document, os.environ if environ is None else environ, [])
+
+
 def parse_config(
     document: Any,
     source: str = "config",
@@ -66,6 +76,7 @@ def parse_config(
     *,
     handler_problems: HandlerCheck,
     route_problems: RoutesCheck,
+    read_secret_stores: bool = True,
 ) -> Config:
     if not isinstance(document, dict):
         raise ConfigError(["the top level must be a mapping"], source)
@@ -73,8 +84,9 @@ def parse_config(
     environ = os.environ if environ is None else environ
     document = _apply_environment(document, environ, problems)
     raw_document = document
-    document = resolve_tree(document, "", problems, Lookup(environ, _aws_hint(document, environ)))
-    check_unknown(document, (*SECTIONS, *TOP_LEVEL_SCALARS, "routes"), "", problems)
+    lookup = Lookup(environ, _aws_hint(document, environ), read_secret_stores=read_secret_stores)
+    document = resolve_tree(document, "", problems, lookup)
+    check_unknown(document, (*SECTIONS, *TOP_LEVEL_SCALARS, "routes", "delivery"), "", problems)
 
     f = Fields(problems)
     aws_doc = f.section(document, "aws", AwsConfig)
@@ -91,6 +103,7 @@ def parse_config(
         wait_time_seconds=f.integer(q, "queue", "wait_time_seconds", 20, 0, 20),
         visibility_timeout=f.integer(q, "queue", "visibility_timeout", 120, 2, 43200),
         max_in_flight=f.integer(q, "queue", "max_in_flight", 16, 1, 10000),
+        max_receive_count=f.integer(q, "queue", "max_receive_count", 5, 1, 1000),
     )
     if not queue.url and not queue.name:
         problems.append("queue: set url or name")
@@ -115,11 +128,28 @@ def parse_config(
     idempotency = _parse_idempotency(document, f, environ) if "idempotency" in document else None
     routes = _parse_routes(document.get("routes"), f, raw_document.get("routes"), handler_problems)
     raw_keys = f.boolean(document, "", "raw_keys", False)
+    delivery = _parse_delivery(document.get("delivery"), routes, problems)
     if not problems:  # every route is known good: now the checks of the routes as a whole
         problems.extend(route_problems(routes))
     if problems:
         raise ConfigError(problems, source)
-    return Config(aws, queue, worker, metrics, logging_config, routes, raw_keys, source, idempotency)
+    return Config(aws, queue, worker, metrics, logging_config, routes, raw_keys, source, idempotency, delivery)
+
+
+def _parse_delivery(value: Any, routes: tuple[RouteConfig, ...], problems: list[str]) -> Mapping[str, str]:
+    """``delivery: {bucket: direct | sns | eventbridge}``, for buckets the routes name."""
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, dict):
+        problems.append("delivery: must be a mapping of bucket names to direct, sns or eventbridge")
+        return MappingProxyType({})
+    buckets = {route.bucket for route in routes if route.bucket}
+    for bucket, shape in value.items():
+        if shape not in DELIVERIES:
+            problems.append(f"delivery.{bucket}: must be one of {', '.join(DELIVERIES)}, got {shape!r}")
+        elif bucket not in buckets:
+            problems.append(f"delivery.{bucket}: no route names this bucket")
+    return MappingProxyType({str(k): str(v) for k, v in value.items()})
 
 
 def _parse_idempotency(document: dict[str, Any], f: Fields, environ: Mapping[str, str]) -> IdempotencyConfig:

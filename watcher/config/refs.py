@@ -34,9 +34,29 @@ class Lookup:
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     aws: AwsConfig = field(default_factory=AwsConfig)
     fresh: bool = False
+    # False: secret stores are not read; their references stay as written (``watcher render``
+    # describes a deployment before its secrets exist, from a machine that may not reach them).
+    read_secret_stores: bool = True
 
 
 Resolver = Callable[[str, Lookup], str]
+
+
+class ResolvedText(str):
+    """A string that held references, resolved. ``template`` is the same text with the braces of
+    every resolved value doubled: where the string is a template (the workflow handler's URL,
+    headers, body), a secret holding ``{`` is text, never a placeholder (nor quoted in an error)."""
+
+    template: str
+
+    def __new__(cls, value: str, template: str) -> ResolvedText:
+        text = super().__new__(cls, value)
+        text.template = template
+        return text
+
+
+def _escape_braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _from_env(argument: str, lookup: Lookup) -> str:
@@ -58,12 +78,16 @@ def _from_file(argument: str, _lookup: Lookup) -> str:
 
 
 def _from_secrets_manager(argument: str, lookup: Lookup) -> str:
+    if not lookup.read_secret_stores:
+        return f"${{secretsmanager:{argument}}}"
     from watcher.config import secrets  # on first use: boto3 is not needed by most configurations
 
     return secrets.from_secrets_manager(argument, lookup.aws, fresh=lookup.fresh)
 
 
 def _from_ssm(argument: str, lookup: Lookup) -> str:
+    if not lookup.read_secret_stores:
+        return f"${{ssm:{argument}}}"
     from watcher.config import secrets
 
     return secrets.from_ssm(argument, lookup.aws, fresh=lookup.fresh)
@@ -78,22 +102,35 @@ RESOLVERS: Mapping[str, Resolver] = {
 
 
 def resolve_string(value: str, lookup: Lookup, *, secret: bool = False) -> str:
-    """Replace every reference in ``value``; raise ``ReferenceProblem`` naming the first bad one."""
-
-    def substitute(match: re.Match[str]) -> str:
+    """Replace every reference in ``value``; raise ``ReferenceProblem`` naming the first bad one.
+    A string that held references comes back as a ``ResolvedText``."""
+    if "${" not in value:
+        return value
+    resolved: list[str] = []
+    template: list[str] = []
+    end = 0
+    for match in _REFERENCE.finditer(value):
+        literal = value[end : match.start()]
+        resolved.append(literal)
+        template.append(literal)
+        end = match.end()
         escaped, source, argument = match.groups()
         if escaped:
-            return match.group(0)[1:]
+            resolved.append(match.group(0)[1:])
+            template.append(_escape_braces(match.group(0)[1:]))
+            continue
         resolver = RESOLVERS.get(source)
         if resolver is None:
             known = ", ".join(sorted(RESOLVERS))
             raise ReferenceProblem(f"unknown reference source {source!r} (known: {known})")
-        resolved = resolver(argument, lookup)
+        text = resolver(argument, lookup)
         if secret or source in SECRET_SOURCES:
-            register_secret(resolved)
-        return resolved
-
-    return _REFERENCE.sub(substitute, value)
+            register_secret(text)
+        resolved.append(text)
+        template.append(_escape_braces(text))
+    resolved.append(value[end:])
+    template.append(value[end:])
+    return ResolvedText("".join(resolved), "".join(template))
 
 
 def resolve_tree(node: Any, path: str, problems: list[str], lookup: Lookup) -> Any:
@@ -104,7 +141,7 @@ def resolve_tree(node: Any, path: str, problems: list[str], lookup: Lookup) -> A
             return resolve_string(node, lookup, secret=bool(SECRET_NAME.search(field_name)))
         except ReferenceProblem as exc:
             problems.append(f"{path}: {exc}")
-            return node
+            return ResolvedText(node, _escape_braces(node))  # reported once, not again as a template
     if isinstance(node, dict):
         return {k: resolve_tree(v, f"{path}.{k}" if path else str(k), problems, lookup) for k, v in node.items()}
     if isinstance(node, list):

@@ -11,6 +11,7 @@ from typing import Any
 SECTIONS = ("aws", "queue", "worker", "metrics", "logging", "idempotency")
 TOP_LEVEL_SCALARS = ("raw_keys",)
 DEFAULT_EVENTS = ("s3:ObjectCreated:*",)
+DELIVERIES = ("direct", "sns", "eventbridge")  # how a bucket's events reach the queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class QueueConfig:
     wait_time_seconds: int = 20
     visibility_timeout: int = 120
     max_in_flight: int = 16
+    max_receive_count: int = 5  # deliveries before SQS's redrive (provision, render terraform)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ class Config:
     raw_keys: bool = False
     source: str = "config"
     idempotency: IdempotencyConfig | None = None
+    # bucket -> how its events reach the queue (DELIVERIES); buckets not named are "direct"
+    delivery: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 SECTION_TYPES: dict[str, type[Any]] = {

@@ -72,6 +72,9 @@ class HandlerType(Protocol):
     """A kind of handler, selected by ``handler.type`` in a route."""
 
     type_name: ClassVar[str]
+    # Whether its units read the object they are about (with the worker's credentials): the worker's
+    # IAM policy then grants reading the route's bucket and prefix (watcher render terraform).
+    reads_objects: ClassVar[bool]
 
     @classmethod
     def validate(cls, options: Mapping[str, Any]) -> list[str]:
@@ -89,6 +92,8 @@ class HandlerType(Protocol):
 
 class HandlerDefaults:
     """Defaults for the optional parts of both protocols: nothing to start, close or declare."""
+
+    reads_objects: ClassVar[bool] = False
 
     async def start(self) -> None:
         return None

@@ -50,3 +50,9 @@ def create_handler(route: RouteConfig, *, metrics: Metrics | None = None, aws: A
     if found is None:
         raise ValueError(f"unknown handler type {route.handler.type!r}")
     return found.create(route, route.handler.options, HandlerContext(metrics or Metrics(), aws or AwsConfig()))
+
+
+def reads_objects(route: RouteConfig) -> bool:
+    """Whether a route's units read the object they are about."""
+    found = handler_type(route.handler.type)
+    return bool(found is not None and found.reads_objects)

@@ -69,6 +69,7 @@ def _is_utf8(text: str) -> bool:
 
 class ContainerHandler(HandlerDefaults):
     type_name: ClassVar[str] = "container"
+    reads_objects: ClassVar[bool] = True  # the input is downloaded
 
     def __init__(self, route: RouteConfig, options: ContainerOptions, context: HandlerContext) -> None:
         self._route = route

@@ -97,6 +97,8 @@ class ContainerOptions:
     registry_auth: RegistryAuth | None = None
     work_dir: Path = field(default_factory=lambda: default_work_dir())
     log_tail_chars: int = 2000
+    # The options only the chosen runtime takes (its ``option_fields``), as written; it checked them.
+    runtime_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 def default_work_dir() -> Path:
@@ -301,6 +303,7 @@ def parse_options(
             registry_auth=registry_auth,
             work_dir=Path(work_dir).expanduser().resolve() if work_dir else default_work_dir().resolve(),
             log_tail_chars=tail,
+            runtime_options={name: options[name] for name in runtime_fields if name in options},
         ),
         [],
     )

@@ -133,7 +133,7 @@ def parse_options(options: Mapping[str, Any]) -> tuple[WorkflowOptions | None, l
         status = poll_doc.get("status", "$body")
         problems.extend(path_problems(status, ".poll.status"))
         poll = PollOptions(
-            url=str(poll_doc.get("url", "")),
+            url=poll_doc.get("url", ""),  # as it is: a str, or ResolvedText (watcher.config.refs)
             execution_id=str(execution_id),
             status=str(status),
             success=_statuses(f, poll_doc, "success", DEFAULT_SUCCESS),
@@ -151,7 +151,7 @@ def parse_options(options: Mapping[str, Any]) -> tuple[WorkflowOptions | None, l
     if problems:
         return None, problems
     parsed = WorkflowOptions(
-        url=str(url),
+        url=url if isinstance(url, str) else "",  # a str, maybe a ResolvedText (its template is read)
         method=method,
         token=token,
         headers=dict(headers),

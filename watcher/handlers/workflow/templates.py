@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from watcher.config.refs import ResolvedText
 from watcher.routing import Unit
 
 PLACEHOLDERS = (
@@ -31,10 +32,16 @@ POLL_PLACEHOLDERS = (*PLACEHOLDERS, "execution_id")
 _formatter = string.Formatter()
 
 
+def template_of(text: str) -> str:
+    """The template a configured string stands for: values of ``${...}`` references it held are
+    text, never placeholders (a secret may hold braces)."""
+    return text.template if isinstance(text, ResolvedText) else text
+
+
 def template_problems(text: str, where: str, allowed: tuple[str, ...] = PLACEHOLDERS) -> list[str]:
     """Problems with one template string, each ``where: message``."""
     try:
-        pieces = list(_formatter.parse(text))
+        pieces = list(_formatter.parse(template_of(text)))
     except ValueError as exc:
         return [f"{where}: not a valid template ({exc}; write {{{{ and }}}} for literal braces)"]
     problems = []
@@ -51,7 +58,7 @@ def template_problems(text: str, where: str, allowed: tuple[str, ...] = PLACEHOL
 def render(text: str, values: Mapping[str, str], quote_values: bool = False) -> str:
     """Fill a template checked by ``template_problems``; ``quote_values`` percent-encodes (URLs)."""
     out: list[str] = []
-    for literal, name, _, _ in _formatter.parse(text):
+    for literal, name, _, _ in _formatter.parse(template_of(text)):
         out.append(literal)
         if name is not None:
             value = values[name]

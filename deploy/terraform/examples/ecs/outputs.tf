@@ -1,56 +1,58 @@
+# modules/wiring's outputs by the same names as examples/basic, and modules/ecs-service's.
+
 output "queue_url" {
   description = "URL of the queue (queue.url in the watcher config)."
-  value       = module.queue.queue_url
+  value       = module.wiring.queue_url
 }
 
 output "queue_arn" {
   description = "ARN of the queue."
-  value       = module.queue.queue_arn
+  value       = module.wiring.queue_arn
 }
 
 output "dlq_url" {
   description = "URL of the dead-letter queue."
-  value       = module.queue.dlq_url
+  value       = module.wiring.dlq_url
 }
 
 output "queue_policy_json" {
   description = "Who may send to the queue."
-  value       = module.queue.queue_policy_json
+  value       = module.wiring.queue_policy_json
 }
 
 output "topic_arns" {
   description = "SNS topic of each bucket delivered through SNS."
-  value       = { for name, m in module.notifications : name => m.topic_arn if m.delivery == "sns" }
+  value       = module.wiring.topic_arns
 }
 
 output "rule_arns" {
   description = "EventBridge rules of each bucket delivered through EventBridge."
-  value       = { for name, m in module.notifications : name => m.rule_arns if m.delivery == "eventbridge" }
+  value       = module.wiring.rule_arns
 }
 
 output "event_patterns" {
   description = "The EventBridge event patterns, by bucket and filter index."
-  value       = { for name, m in module.notifications : name => m.event_patterns if m.delivery == "eventbridge" }
+  value       = module.wiring.event_patterns
 }
 
 output "idempotency_table_name" {
   description = "Name of the idempotency table, or null."
-  value       = one(aws_dynamodb_table.idempotency[*].name)
+  value       = module.wiring.idempotency_table_name
 }
 
 output "worker_policy_json" {
   description = "The worker's least-privilege IAM policy."
-  value       = module.worker_iam.policy_json
+  value       = module.wiring.worker_policy_json
 }
 
 output "worker_policy_arn" {
   description = "ARN of the worker's managed policy."
-  value       = module.worker_iam.policy_arn
+  value       = module.wiring.worker_policy_arn
 }
 
 output "ecs_task_role_arn" {
   description = "The worker's task role."
-  value       = module.worker_iam.ecs_task_role_arn
+  value       = module.wiring.ecs_task_role_arn
 }
 
 output "ecs_cluster_name" {

@@ -1,4 +1,5 @@
 # ---- what `watcher render terraform -c config/watcher.yaml` writes (watcher.auto.tfvars.json) ----
+# Validated by modules/wiring, which documents each one.
 
 variable "queue_name" {
   description = "Name of the queue the worker polls (queue.name). The DLQ is <name>-dlq."
@@ -10,37 +11,22 @@ variable "visibility_timeout_seconds" {
   description = "The queue's visibility timeout (queue.visibility_timeout)."
   type        = number
   default     = 120
-
-  validation {
-    condition     = var.visibility_timeout_seconds >= 0 && var.visibility_timeout_seconds <= 43200
-    error_message = "visibility_timeout_seconds must be from 0 to 43200."
-  }
 }
 
 variable "receive_wait_time_seconds" {
   description = "The queue's long-polling wait (queue.wait_time_seconds)."
   type        = number
   default     = 20
-
-  validation {
-    condition     = var.receive_wait_time_seconds >= 0 && var.receive_wait_time_seconds <= 20
-    error_message = "receive_wait_time_seconds must be from 0 to 20."
-  }
 }
 
 variable "max_receive_count" {
   description = "Receives of a message before SQS moves it to the DLQ."
   type        = number
   default     = 5
-
-  validation {
-    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
-    error_message = "max_receive_count must be from 1 to 1000."
-  }
 }
 
 variable "buckets" {
-  description = "The buckets the routes watch: how each one's events travel (delivery: direct, sns or eventbridge) and its notification filters, merged as `watcher provision` merges them. Empty prefix or suffix means none."
+  description = "The buckets the routes watch: each one's delivery (direct, sns or eventbridge) and merged notification filters."
   type = map(object({
     delivery = optional(string, "direct")
     filters = list(object({
@@ -49,42 +35,37 @@ variable "buckets" {
       events = optional(list(string), ["s3:ObjectCreated:*"])
     }))
   }))
-
-  validation {
-    condition     = alltrue([for b in values(var.buckets) : contains(["direct", "sns", "eventbridge"], b.delivery)])
-    error_message = "Every bucket's delivery must be direct, sns or eventbridge."
-  }
-
-  validation {
-    condition     = alltrue([for b in values(var.buckets) : length(b.filters) > 0])
-    error_message = "Every bucket needs at least one filter."
-  }
-
-  validation {
-    condition     = alltrue(flatten([for b in values(var.buckets) : [for f in b.filters : length(f.events) > 0 && alltrue([for e in f.events : startswith(e, "s3:")])]]))
-    error_message = "Every filter needs events, each starting with s3: (e.g. s3:ObjectCreated:*)."
-  }
-
-  validation {
-    condition     = alltrue([for name in keys(var.buckets) : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", name))])
-    error_message = "Bucket names must be valid S3 bucket names."
-  }
 }
 
 variable "read_locations" {
   description = "Where the worker reads objects: the routes' bucket and prefix."
-  type = list(object({
-    bucket = string
-    prefix = optional(string, "")
-  }))
-  default = []
+  type        = list(object({ bucket = string, prefix = optional(string, "") }))
+  default     = []
 }
 
 variable "write_locations" {
   description = "Where the worker writes objects: the container routes' outputs."
+  type        = list(object({ bucket = string, prefix = optional(string, "") }))
+  default     = []
+}
+
+variable "batch_job_queues" {
+  description = "AWS Batch job queues of routes with runtime batch."
+  type        = list(string)
+  default     = []
+}
+
+variable "batch_job_definitions" {
+  description = "AWS Batch job definitions of those routes."
+  type        = list(string)
+  default     = []
+}
+
+variable "batch_staging_locations" {
+  description = "Where those routes' jobs are staged in S3."
   type = list(object({
     bucket = string
-    prefix = optional(string, "")
+    prefix = string
   }))
   default = []
 }
@@ -102,14 +83,9 @@ variable "ssm_parameter_names" {
 }
 
 variable "idempotency_table" {
-  description = "Name of the DynamoDB idempotency table to create (on demand, hash key pk, TTL on expires_at), or null for none."
+  description = "Name of the DynamoDB idempotency table to create, or null for none."
   type        = string
   default     = null
-
-  validation {
-    condition     = var.idempotency_table == null || can(regex("^[A-Za-z0-9_.-]{3,255}$", coalesce(var.idempotency_table, "x")))
-    error_message = "idempotency_table must be a DynamoDB table name (3-255 letters, digits, _ . -)."
-  }
 }
 
 # ---- where and how ---------------------------------------------------------------------------------

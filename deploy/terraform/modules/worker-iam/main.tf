@@ -16,6 +16,16 @@ locals {
     for name in var.secret_names : startswith(name, "arn:") ? name :
     "arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:${split("#", name)[0]}-??????"
   ])
+  batch_arn = "arn:${local.partition}:batch:${local.region}:${local.account}"
+  batch_queue_arns = distinct([
+    for q in var.batch_job_queues : startswith(q, "arn:") ? q : "${local.batch_arn}:job-queue/${q}"
+  ])
+  # A job definition named without a revision may be any of its revisions.
+  batch_definition_arns = distinct([
+    for d in var.batch_job_definitions : startswith(d, "arn:") ? d :
+    "${local.batch_arn}:job-definition/${d}${length(split(":", d)) > 1 ? "" : ":*"}"
+  ])
+  staging_arns = distinct([for l in var.batch_staging_locations : "arn:${local.partition}:s3:::${l.bucket}/${l.prefix}*"])
   parameter_arns = distinct([
     for name in var.ssm_parameter_names : startswith(name, "arn:") ? name :
     "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/${trimprefix(name, "/")}"
@@ -119,11 +129,76 @@ data "aws_iam_policy_document" "worker" {
   }
 
   dynamic "statement" {
+    for_each = length(local.batch_queue_arns) > 0 ? [1] : []
+    content {
+      sid       = "SubmitBatchJobs"
+      effect    = "Allow"
+      actions   = ["batch:SubmitJob"]
+      resources = concat(local.batch_queue_arns, local.batch_definition_arns)
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.batch_queue_arns) > 0 ? [1] : []
+    content {
+      sid       = "ManageBatchJobs"
+      effect    = "Allow"
+      actions   = ["batch:TerminateJob", "batch:TagResource"]
+      resources = ["${local.batch_arn}:job/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.batch_queue_arns) > 0 ? [1] : []
+    content {
+      sid       = "WatchBatchJobs"
+      effect    = "Allow"
+      actions   = ["batch:DescribeJobQueues", "batch:ListJobs", "batch:DescribeJobs"]
+      resources = ["*"] # these actions take no resource
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.batch_queue_arns) > 0 ? [1] : []
+    content {
+      sid       = "ReadBatchJobLogs"
+      effect    = "Allow"
+      actions   = ["logs:GetLogEvents"]
+      resources = ["arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/batch/job:log-stream:*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.staging_arns) > 0 ? [local.staging_arns] : []
+    content {
+      sid       = "StageBatchJobs"
+      effect    = "Allow"
+      actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
+      resources = statement.value
+    }
+  }
+
+  dynamic "statement" {
+    for_each = { for l in var.batch_staging_locations : l.bucket => l.prefix... }
+    content {
+      sid       = "ListBatchStaging${replace(title(replace(statement.key, "/[^a-zA-Z0-9]/", " ")), " ", "")}"
+      effect    = "Allow"
+      actions   = ["s3:ListBucket"]
+      resources = ["arn:${local.partition}:s3:::${statement.key}"]
+      condition {
+        test     = "StringLike"
+        variable = "s3:prefix"
+        values   = [for prefix in statement.value : "${prefix}*"]
+      }
+    }
+  }
+
+  dynamic "statement" {
     for_each = var.idempotency_table_arn == null ? [] : [var.idempotency_table_arn]
     content {
       sid       = "IdempotencyTable"
       effect    = "Allow"
-      actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
       resources = [statement.value]
     }
   }

@@ -75,6 +75,27 @@ variable "ssm_parameter_names" {
   default     = []
 }
 
+variable "batch_job_queues" {
+  description = "AWS Batch job queues of container routes with runtime batch (names or ARNs): batch:SubmitJob there, and DescribeJobQueues, ListJobs, DescribeJobs, TerminateJob, TagResource on its jobs."
+  type        = list(string)
+  default     = []
+}
+
+variable "batch_job_definitions" {
+  description = "AWS Batch job definitions of those routes (name, name:revision or ARN): batch:SubmitJob with them."
+  type        = list(string)
+  default     = []
+}
+
+variable "batch_staging_locations" {
+  description = "Where batch jobs' scripts, inputs and results pass (`.watcher/batch/` under a route's staging or first output): s3:PutObject, GetObject, DeleteObject there and s3:ListBucket of that prefix."
+  type = list(object({
+    bucket = string
+    prefix = string
+  }))
+  default = []
+}
+
 variable "secrets_kms_key_arns" {
   description = "Customer-managed KMS keys that encrypt the referenced secrets or SecureString parameters: kms:Decrypt, only through Secrets Manager or SSM (kms:ViaService). Not needed for the AWS-managed keys aws/secretsmanager and aws/ssm, whose key policies already let every principal of the account use them through their service."
   type        = list(string)
@@ -88,7 +109,7 @@ variable "sqs_kms_key_arns" {
 }
 
 variable "idempotency_table_arn" {
-  description = "ARN of the DynamoDB idempotency table: GetItem, PutItem, UpdateItem, DeleteItem. Null: none."
+  description = "ARN of the DynamoDB idempotency table: PutItem, UpdateItem, DeleteItem. Null: none."
   type        = string
   default     = null
 

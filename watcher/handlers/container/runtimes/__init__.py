@@ -13,6 +13,7 @@ from watcher.handlers.container.runtimes.base import Runtime
 RUNTIMES: Mapping[str, str] = {
     "docker": "watcher.handlers.container.runtimes.docker:DockerRuntime",
     "process": "watcher.handlers.container.runtimes.process:ProcessRuntime",
+    "batch": "watcher.handlers.container.runtimes.batch:BatchRuntime",
 }
 
 
