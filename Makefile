@@ -1,4 +1,4 @@
-# Two commands for a newcomer on a fresh machine:
+# Commands for a newcomer on a fresh machine:
 #   make demo   - the main job on an embedded LocalStack: provision, run the worker, upload files, show what happened
 #   make demo-video - the video pipeline: a video -> frames -> faces -> one report, on the same LocalStack
 #   make test   - lint, type-check and the whole test suite (unit + integration on a real LocalStack)
