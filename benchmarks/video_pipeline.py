@@ -6,7 +6,7 @@ An on-demand benchmark, not a test. Needs LocalStack (``watcher local up``); wit
 (built on first use), else PyPI's ffmpeg and OpenCV on the host (examples/video-pipeline/video_tools.py)::
 
     python benchmarks/video_pipeline.py                      # 4 videos
-    python benchmarks/video_pipeline.py --videos 8 --runtime process
+    python benchmarks/video_pipeline.py --videos 8 --runtime process --repeat 3
 
 The input is the astronaut video of examples/video-pipeline/video_input.py (5 s, 10 frames at the
 route's 2 frames/s), uploaded under N names.
@@ -20,8 +20,9 @@ route's 2 frames/s), uploaded under N names.
     of the same image with the same contract variables and mounts (or ``/bin/sh`` with them, for the
     process runtime). No S3, no queue.
 
-Reported: wall time, videos/minute, frames/s, the speed-up b/a, and the sum of the scripts' own
-times in each phase. Results go to benchmarks/results/video-<timestamp>.json (git-ignored).
+Reported (medians over ``--repeat`` rounds of (a) then (b)): wall time, videos/minute, frames/s, the
+speed-up b/a, and how many of (a)'s scripts ran at once on average. Results go to
+benchmarks/results/video-<timestamp>.json (git-ignored).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -177,6 +179,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=4)
     parser.add_argument("--runtime", choices=("docker", "process"), default=None)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of (a) then (b); medians are reported")
     parser.add_argument("--endpoint", default="http://127.0.0.1:4566")
     args = parser.parse_args()
     check_endpoint(args.endpoint)
@@ -184,31 +187,33 @@ def main() -> int:
     if runtime == "docker":
         build_images.build()
     before = load_average()
+    rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="watcher-bench-video-") as tmp:
         video = video_tools.make_video(Path(tmp) / "astronaut.mp4")
-        (Path(tmp) / "a").mkdir()
-        (Path(tmp) / "b").mkdir()
-        a = through_watcher(args.endpoint, runtime, video, args.videos, Path(tmp) / "a")
-        b = by_hand(runtime, video, args.videos, Path(tmp) / "b")
+        for index in range(args.repeat):
+            folder = Path(tmp) / f"round-{index}"
+            (folder / "a").mkdir(parents=True)
+            (folder / "b").mkdir()
+            a = through_watcher(args.endpoint, runtime, video, args.videos, folder / "a")
+            b = by_hand(runtime, video, args.videos, folder / "b")
+            rounds.append({"watcher": a, "by_hand": b, "speedup": b["wall_s"] / a["wall_s"]})
+            print(f"round {index + 1}: (a) {a['wall_s']:.1f}s, (b) {b['wall_s']:.1f}s, b/a {rounds[-1]['speedup']:.2f}")
     after = load_average()
-    rows = []
-    for label, phase in (("(a) watcher run, all at once", a), ("(b) by hand, one after another", b)):
-        phase["videos_per_minute"] = args.videos / phase["wall_s"] * 60
-        phase["frames_per_second"] = phase["frames"] / phase["wall_s"]
-        rows.append(
-            f"| {label} | {phase['wall_s']:.1f} | {phase['videos_per_minute']:.1f} | {phase['frames_per_second']:.2f} |"
-        )
-    speedup = b["wall_s"] / a["wall_s"]
-    print(f"{args.videos} videos x 10 frames, runtime {runtime}, {os.cpu_count()} CPUs; load average {before}")
+    a_wall = statistics.median(r["watcher"]["wall_s"] for r in rounds)
+    b_wall = statistics.median(r["by_hand"]["wall_s"] for r in rounds)
+    frames = rounds[0]["watcher"]["frames"]
+    print(f"{args.videos} videos x 10 frames, runtime {runtime}, {os.cpu_count()} CPUs; medians of {args.repeat} rounds")
     print("| phase | wall s | videos/min | frames/s |")
     print("|---|---:|---:|---:|")
-    print("\n".join(rows))
+    for label, wall in (("(a) watcher run, all at once", a_wall), ("(b) by hand, one after another", b_wall)):
+        print(f"| {label} | {wall:.1f} | {args.videos / wall * 60:.1f} | {frames / wall:.2f} |")
+    a = rounds[-1]["watcher"]
     print(
-        f"(a) {a['units']} units; the scripts' own time summed: {a['script_s']:.1f}s, "
-        f"{a['script_s'] / a['wall_s']:.2f} running at once on average; "
-        f"(b) the job runs summed ({'docker run' if runtime == 'docker' else '/bin/sh'}): {b['script_s']:.1f}s"
+        f"speed-up: median of b/a per round {statistics.median(r['speedup'] for r in rounds):.2f}; "
+        f"(a) of the last round: {a['units']} units, the scripts' own time summed {a['script_s']:.1f}s, "
+        f"{a['script_s'] / a['wall_s']:.2f} running at once on average"
     )
-    print(f"speed-up (b wall / a wall): {speedup:.2f}; load average after: {after}")
+    print(f"load average before: {before}; after: {after}")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result = {
@@ -217,9 +222,7 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "videos": args.videos,
         "runtime": runtime,
-        "watcher": a,
-        "by_hand": b,
-        "speedup": speedup,
+        "rounds": rounds,
         "load_average": [before, after],
     }
     path = RESULTS_DIR / f"video-{stamp}.json"
