@@ -202,7 +202,8 @@ def main() -> int:
     a_wall = statistics.median(r["watcher"]["wall_s"] for r in rounds)
     b_wall = statistics.median(r["by_hand"]["wall_s"] for r in rounds)
     frames = rounds[0]["watcher"]["frames"]
-    print(f"{args.videos} videos x 10 frames, runtime {runtime}, {os.cpu_count()} CPUs; medians of {args.repeat} rounds")
+    cpus = os.cpu_count()
+    print(f"{args.videos} videos x 10 frames, runtime {runtime}, {cpus} CPUs; medians of {args.repeat} rounds")
     print("| phase | wall s | videos/min | frames/s |")
     print("|---|---:|---:|---:|")
     for label, wall in (("(a) watcher run, all at once", a_wall), ("(b) by hand, one after another", b_wall)):
