@@ -9,11 +9,13 @@ astronaut photo; the camera path tells where her face is in each frame, which th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +51,13 @@ def videos(tools: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def images() -> None:
-    """The two images, built from Debian packages on first use (minutes), then cached."""
-    build_images.build()
+    """The two images, built from Debian packages on first use (minutes), then cached. The host tools
+    are installed meanwhile (the input video needs them whatever the runtime)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        tools = pool.submit(video_tools.ensure, lambda _: None)
+        build_images.build()
+        with contextlib.suppress(RuntimeError, OSError):  # the `tools` fixture says why, and skips
+            tools.result()
 
 
 @pytest.fixture(params=["docker", "process"])
