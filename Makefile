@@ -1,12 +1,13 @@
-# Two commands for a newcomer on a fresh machine:
+# Commands for a newcomer on a fresh machine:
 #   make demo   - the main job on an embedded LocalStack: provision, run the worker, upload files, show what happened
+#   make demo-video - the video pipeline: a video -> frames -> faces -> one report, on the same LocalStack
 #   make test   - lint, type-check and the whole test suite (unit + integration on a real LocalStack)
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: install demo test lint unit integration bench localstack-up services-up localstack-down docker-up tools-up clean
+.PHONY: install demo demo-video test lint unit integration bench localstack-up services-up localstack-down docker-up tools-up clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,11 @@ tools-up:
 
 demo: localstack-up
 	$(PY) scripts/demo.py
+
+# The video pipeline (examples/video-pipeline): video -> frames -> faces -> report. Jobs run in Docker images built
+# from Debian packages (first time: minutes) when an engine answers, else on the host; RUNTIME=docker|process chooses.
+demo-video: localstack-up
+	$(PY) examples/video-pipeline/video_demo.py $(if $(RUNTIME),--runtime $(RUNTIME))
 
 lint: install
 	$(VENV)/bin/ruff check watcher tests benchmarks scripts

@@ -65,7 +65,7 @@ def test_the_sample_config_loads() -> None:
     assert config.queue.max_in_flight == 16
     assert config.metrics.port == 9400
     assert [(r.name, r.bucket, r.prefix, r.suffix, r.handler.type) for r in config.routes] == [
-        ("fire-insights", "data-lake", "events/", "_SUCCESS", "log"),
+        ("fire-insights", "data-lake", "events/", "_SUCCESS", "workflow"),
         ("raw-csv", "data-lake", "raw/", ".csv", "container"),
     ]
     assert all(r.events == ("s3:ObjectCreated:*",) for r in config.routes)
