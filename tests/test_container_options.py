@@ -76,6 +76,7 @@ def test_a_minimal_docker_route_loads_with_safe_defaults(monkeypatch: pytest.Mon
     assert options.permanent_exit_codes == frozenset()
     assert options.registry_auth is None
     assert options.log_tail_chars == 2000
+    assert options.upload_last == frozenset({"_SUCCESS"})  # Spark's marker goes after the files it vouches for
     assert options.work_dir == (tmp_path / "jobs").resolve()
 
 
@@ -97,6 +98,7 @@ def test_every_option_is_read(tmp_path: Path) -> None:
         registry_auth="ecr",
         work_dir=str(tmp_path / "work"),
         log_tail_chars=0,
+        upload_last=["_DONE", "manifest.json"],
     )
     assert options.image == "registry.example.com/ffmpeg:6"
     assert options.outputs == (OutputTarget("media", "encoded"),)
@@ -113,6 +115,7 @@ def test_every_option_is_read(tmp_path: Path) -> None:
     assert options.registry_auth == RegistryAuth(ecr=True)
     assert options.work_dir == (tmp_path / "work").resolve()
     assert options.log_tail_chars == 0
+    assert options.upload_last == frozenset({"_DONE", "manifest.json"})
 
 
 def test_container_handler_validate_is_parse_options_problems() -> None:
@@ -656,3 +659,14 @@ def test_the_difference_of_two_docker_timestamps_keeps_sub_microsecond_precision
 )
 def test_what_is_not_a_docker_timestamp(text: Any) -> None:
     assert _timestamp(text) is None
+
+
+@pytest.mark.parametrize("value", ["_SUCCESS", ["frames/_SUCCESS"], [""], [1], {"_SUCCESS": True}])
+def test_upload_last_is_a_list_of_file_names(value: Any) -> None:
+    assert one_problem(**VALID, upload_last=value) == (
+        "routes[0] (r).handler.upload_last: must be a list of file names such as [_SUCCESS] (no folders)"
+    )
+
+
+def test_upload_last_may_be_empty() -> None:
+    assert options_of(**VALID, upload_last=[]).upload_last == frozenset()

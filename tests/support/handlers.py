@@ -62,3 +62,21 @@ def fail_first(unit: Unit, options: Mapping[str, Any]) -> None:
     except FileExistsError:
         return
     raise RetryableError("first attempt fails (test)")
+
+
+def list_marker_folder(unit: Unit, options: Mapping[str, Any]) -> None:
+    """A marker's consumer: records which objects its folder held when the marker's event arrived."""
+    import boto3  # only this handler needs it
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=options["endpoint_url"],
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    folder = unit.record.key.rpartition("/")[0] + "/"
+    listed = s3.list_objects_v2(Bucket=unit.record.bucket, Prefix=folder)
+    found = sorted(item["Key"][len(folder) :] for item in listed.get("Contents", []))
+    with open(options["calls_file"], "a", encoding="utf-8") as calls:
+        calls.write(json.dumps({"event": "listed", "key": unit.record.key, "found": found}) + "\n")

@@ -251,13 +251,21 @@ class ContainerHandler(HandlerDefaults):
             self._metrics.container_outputs.labels(route).inc()
             return True
 
-        # The first failed upload stops the others: the unit is retried and writes the same keys.
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(upload(*item)) for item in plan]
-        except BaseExceptionGroup as failures:
-            raise failures.exceptions[0] from None
-        return sum(task.result() for task in tasks)
+        # Markers (upload_last) go once every other file is in: whoever they trigger finds them all.
+        last = self._options.upload_last
+        done = 0
+        for phase in (
+            [item for item in plan if item[0].name not in last],
+            [item for item in plan if item[0].name in last],
+        ):
+            # The first failed upload stops the others: the unit is retried and writes the same keys.
+            try:
+                async with asyncio.TaskGroup() as group:
+                    tasks = [group.create_task(upload(*item)) for item in phase]
+            except BaseExceptionGroup as failures:
+                raise failures.exceptions[0] from None
+            done += sum(task.result() for task in tasks)
+        return done
 
     async def _upload_log(self, job: JobDir, request_id: str, must_succeed: bool) -> None:
         """The job's whole output next to its results; when the job failed, a failed upload only

@@ -37,6 +37,7 @@ FIELDS = (
     "registry_auth",
     "work_dir",
     "log_tail_chars",
+    "upload_last",
 )
 OUTPUT_FIELDS = ("uri", "prefix", "suffix")
 PULL_POLICIES = ("if-not-present", "always", "never")
@@ -97,6 +98,9 @@ class ContainerOptions:
     registry_auth: RegistryAuth | None = None
     work_dir: Path = field(default_factory=lambda: default_work_dir())
     log_tail_chars: int = 2000
+    # File names (the last part of a path) uploaded only once every other output is in S3: a marker
+    # such as Spark's ``_SUCCESS`` must not trigger its consumer before the files it vouches for.
+    upload_last: frozenset[str] = frozenset({"_SUCCESS"})
     # The options only the chosen runtime takes (its ``option_fields``), as written; it checked them.
     runtime_options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -276,6 +280,10 @@ def parse_options(
     if isinstance(tail, bool) or not isinstance(tail, int) or not 0 <= tail <= 100_000:
         problems.append(".log_tail_chars: must be a whole number from 0 to 100000")
         tail = 2000
+    last = options.get("upload_last", ["_SUCCESS"])
+    if not isinstance(last, list) or not all(isinstance(n, str) and n and "/" not in n for n in last):
+        problems.append(".upload_last: must be a list of file names such as [_SUCCESS] (no folders)")
+        last = ["_SUCCESS"]
     environment = _environment(options.get("environment"), problems)
     registry_auth = _registry_auth(options.get("registry_auth"), problems)
     work_dir = options.get("work_dir")
@@ -303,6 +311,7 @@ def parse_options(
             registry_auth=registry_auth,
             work_dir=Path(work_dir).expanduser().resolve() if work_dir else default_work_dir().resolve(),
             log_tail_chars=tail,
+            upload_last=frozenset(last),
             runtime_options={name: options[name] for name in runtime_fields if name in options},
         ),
         [],

@@ -27,6 +27,11 @@ class OutputFile:
     device: int
     inode: int
 
+    @property
+    def name(self) -> str:
+        """The last part of the path: ``frames/_SUCCESS`` -> ``_SUCCESS``."""
+        return self.relative.rpartition("/")[2]
+
 
 @dataclass(frozen=True, slots=True)
 class SkippedOutput:
