@@ -4,7 +4,7 @@ deletes.
 
 A blocking boto3 client, created on the first failure (a batch that succeeds makes no SQS call and
 does not import boto3), driven from the event loop in threads. The retries, metrics and log lines of
-each call are the worker's (watcher.worker.acks); the queue's URL and DLQ are found once per cold
+each call are the worker's (watcher.sqs_settle); the queue's URL and DLQ are found once per cold
 start from the record's ``eventSourceARN`` and the queue's RedrivePolicy, or ``queue.dlq_url``.
 """
 
@@ -84,7 +84,7 @@ class Queues:
 
     async def dead_letter(self, record: SqsRecord, outcome: MessageOutcome) -> str | None:
         """Send ``record`` to the DLQ with the worker's ``watcher.*`` attributes; its URL when sent."""
-        from watcher.worker.acks import send_to_dead_letter_queue
+        from watcher.sqs_settle import send_to_dead_letter_queue  # botocore: on the first failure only
 
         queue = await self.queue(record.source_arn)
         if queue is None or queue.dlq_url is None:
@@ -105,7 +105,7 @@ class Queues:
 
     async def delay(self, record: SqsRecord, seconds: int) -> bool:
         """Make ``record`` visible again in ``seconds`` (the worker's backoff)."""
-        from watcher.worker.acks import change_visibility
+        from watcher.sqs_settle import change_visibility  # botocore: on the first failure only
 
         queue = await self.queue(record.source_arn)
         if queue is None:

@@ -1,6 +1,6 @@
-"""Acknowledgements: batched deletes, visibility changes (retry backoff, hand-back at shutdown) and
-dead-lettering. Each call reports success as a bool; failures are logged and counted here, and a
-``ReceiptHandleIsInvalid`` means another consumer owns the message now, not a crash."""
+"""Acknowledgements: batched deletes. Each reports success as a bool; failures are logged and counted
+here, and a ``ReceiptHandleIsInvalid`` means another consumer owns the message now, not a crash.
+Visibility changes and dead-lettering, which the Lambda shim makes too, are in watcher.sqs_settle."""
 
 from __future__ import annotations
 
@@ -165,44 +165,3 @@ class BatchDeleter:
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
-
-
-async def change_visibility(
-    sqs: Any, queue_url: str, receipt: str, seconds: int, metrics: Metrics, message_id: str
-) -> bool:
-    for attempt in range(_ATTEMPTS):
-        try:
-            await sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt, VisibilityTimeout=seconds)
-            return True
-        except ClientError as exc:
-            if is_gone(exc):
-                _log.info(
-                    "visibility not changed: the receipt handle is no longer ours",
-                    message_id=message_id,
-                )
-                return False
-            error: Exception = exc
-        except BotoCoreError as exc:
-            error = exc
-        metrics.errors.labels("visibility").inc()
-        _log.warning(
-            "ChangeMessageVisibility failed",
-            message_id=message_id,
-            error=str(error),
-            attempt=attempt + 1,
-        )
-        await asyncio.sleep(0.2 * 2**attempt)
-    return False
-
-
-async def send_to_dead_letter_queue(sqs: Any, request: dict[str, Any], metrics: Metrics) -> bool:
-    """Send a message to the DLQ (the request from watcher.outcome.dead_letter_request), retried."""
-    for attempt in range(_ATTEMPTS):
-        try:
-            await sqs.send_message(**request)
-            return True
-        except (ClientError, BotoCoreError) as exc:
-            metrics.errors.labels("dead_letter").inc()
-            _log.warning("sending to the DLQ failed", error=str(exc), attempt=attempt + 1)
-            await asyncio.sleep(0.2 * 2**attempt)
-    return False

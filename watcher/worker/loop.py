@@ -24,7 +24,8 @@ from watcher.logs import get_logger, log_enabled
 from watcher.metrics import Metrics
 from watcher.outcome import MessageOutcome, attempts_left, dead_letter_request, retry_delay
 from watcher.sqs import DeadLetterQueueUnreachable, QueueInfo, describe_queue, is_fatal, require_dead_letter_queue
-from watcher.worker.acks import BatchDeleter, change_visibility, send_to_dead_letter_queue
+from watcher.sqs_settle import change_visibility, send_to_dead_letter_queue
+from watcher.worker.acks import BatchDeleter
 from watcher.worker.capacity import Capacity
 from watcher.worker.health import MetricsServer, Readiness, bind_scrape_time_gauges
 from watcher.worker.heartbeat import VisibilityKeeper
