@@ -7,6 +7,7 @@ a Lambda configuration in the shim and in ``watcher check``."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from tests.support.fixtures import s3_event
 from tests.support.lambda_events import batch, ids, write_config
@@ -110,6 +111,8 @@ def test_the_emf_documents_carry_the_prometheus_names_and_labels_and_count_each_
         assert values[("watcher_records_skipped_total", (("reason", "no_route"),))] == 1
         assert values[("watcher_sqs_messages_received_total", ())] == 3
         assert values[("watcher_handler_duration_seconds_count", (("handler", "log"), ("route", "events")))] == 2
+        # CloudWatch takes numbers only: a gauge not measured yet (the DLQ depth's NaN) is left out
+        assert all(isinstance(value, int | float) and math.isfinite(value) for value in values.values()), values
 
 
 def test_the_emf_writer_sends_increases_of_counters_and_histograms_and_changed_gauges() -> None:
@@ -132,6 +135,17 @@ def test_the_emf_writer_sends_increases_of_counters_and_histograms_and_changed_g
     records.labels("a", "ok").inc()
     (again,) = writer.documents()
     assert again["watcher_records_total"] == 1
+
+
+def test_the_emf_writer_leaves_out_gauges_not_measured_yet() -> None:
+    registry = CollectorRegistry()
+    depth = Gauge("watcher_sqs_dlq_messages", "DLQ depth", registry=registry)
+    depth.set(math.nan)  # as Metrics creates it: unknown until polled
+    writer = EmfWriter(registry, "watcher")
+    assert writer.documents() == []
+    depth.set(4)
+    (document,) = writer.documents()
+    assert document["watcher_sqs_dlq_messages"] == 4
 
 
 def test_a_cold_start_of_log_and_workflow_routes_imports_neither_docker_nor_the_aws_sdk(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ Prometheus ones, the labels becoming dimensions. One JSON line per set of label 
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Iterator
@@ -69,6 +70,8 @@ class EmfWriter:
         """The EMF documents of what changed since the last call, one per set of label values."""
         grouped: dict[tuple[tuple[str, str], ...], dict[str, float]] = {}
         for key, kind, value in self._samples():
+            if not math.isfinite(value):  # a gauge not measured yet (NaN): EMF values must be numbers
+                continue
             previous = self._last.get(key)
             self._last[key] = value
             if kind == "delta":
