@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.process import REPO
 from tests.support.prometheus import (
     ALERTS,
     ALERTS_TEST,
@@ -94,6 +95,8 @@ def test_every_alert_says_how_bad_what_and_where_to_look(alert: Any) -> None:
     assert alert.labels.get("severity") in ("critical", "warning")
     assert alert.annotations.keys() >= {"summary", "description", "runbook"}
     assert alert.annotations["runbook"] == runbook_url(alert.name)
+    heading = f"#### Runbook: {alert.name}\n"
+    assert heading in (REPO / "README.md").read_text(), f"the runbook link leads nowhere: no {heading!r} in README.md"
 
 
 def test_the_alerts_cover_what_operators_need() -> None:

@@ -1,5 +1,6 @@
-"""What a configuration for AWS Lambda may not contain, checked by ``watcher check`` and ``watcher
-package lambda`` (for a configuration with a ``lambda`` section) and by the function at cold start.
+"""What a configuration for AWS Lambda may not contain, checked by ``watcher check`` (for a
+configuration with a ``lambda`` section), by ``watcher package lambda`` (always, unless
+``--no-check``) and by the function at cold start.
 
 - A ``container`` route with the ``docker`` or ``process`` runtime: Lambda has no Docker engine, and
   a job is no Lambda workload (a read-only file system outside ``/tmp``, 15 minutes at most). Such a
