@@ -26,6 +26,7 @@ from watcher.config.refs import Lookup, resolve_tree
 from watcher.config.schema import (
     DEFAULT_EVENTS,
     DELIVERIES,
+    EVENT_LOOPS,
     SECTION_TYPES,
     SECTIONS,
     TOP_LEVEL_SCALARS,
@@ -114,6 +115,7 @@ def parse_config(
         retry_initial_seconds=f.number(w, "worker", "retry_initial_seconds", 10.0, 0, 43200),
         retry_max_seconds=f.number(w, "worker", "retry_max_seconds", 900.0, 0, 43200),
         default_timeout_seconds=f.optional_number(w, "worker", "default_timeout_seconds"),
+        event_loop=f.choice(w, "worker", "event_loop", "auto", EVENT_LOOPS),
     )
     m = f.section(document, "metrics", MetricsConfig)
     metrics = MetricsConfig(

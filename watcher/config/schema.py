@@ -32,12 +32,16 @@ class QueueConfig:
     max_receive_count: int = 5  # deliveries before SQS's redrive (provision, render terraform)
 
 
+EVENT_LOOPS = ("auto", "asyncio", "uvloop")
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
     shutdown_grace_seconds: float = 30.0
     retry_initial_seconds: float = 10.0  # first backoff of a retryable failure
     retry_max_seconds: float = 900.0  # backoff cap (SQS allows 12 h)
     default_timeout_seconds: float | None = None  # per-unit timeout when a route sets none
+    event_loop: str = "auto"  # auto (uvloop when installed) | asyncio | uvloop
 
 
 @dataclass(frozen=True, slots=True)

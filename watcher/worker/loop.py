@@ -128,6 +128,7 @@ class Worker:
                     pollers=pollers,
                     routes=[r.name for r in cfg.routes],
                     metrics_port=self.metrics_port,
+                    event_loop=type(asyncio.get_running_loop()).__module__.partition(".")[0],
                 )
                 self.started.set()
                 await self._stop.wait()
