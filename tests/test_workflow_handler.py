@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 from tests.support.fire_server import EXECUTE, STATUS, Canned, FireServer
+from tests.support.http_proxy import ForwardProxy
 from tests.support.process import free_port
 from watcher.app import parse_config
 from watcher.config.schema import Config
 from watcher.errors import PermanentError, RetryableError
 from watcher.handlers.base import Handler
 from watcher.handlers.registry import create_handler
+from watcher.handlers.workflow import session as http_session
 from watcher.handlers.workflow.handler import _retry_after
 from watcher.metrics import Metrics
 from watcher.records import S3Record
@@ -202,3 +204,24 @@ def test_retry_after_values() -> None:
     assert _retry_after(" 0.5 ") == 0.5
     assert _retry_after(None) is None and _retry_after("soon") is None
     assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+@pytest.mark.parametrize(("no_proxy", "through_proxy"), [("", True), ("127.0.0.1", False)])
+async def test_the_proxy_comes_from_the_environment_once_per_host(
+    fire: FireServer, monkeypatch: pytest.MonkeyPatch, no_proxy: str, through_proxy: bool
+) -> None:
+    with ForwardProxy() as proxy:
+        monkeypatch.setattr(http_session, "_proxies", {})  # looked up once per process: forget earlier tests'
+        for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+        handler, unit, _ = make(config(fire.url))
+        try:
+            await handler.handle(unit)
+            await handler.handle(unit)
+        finally:
+            await handler.close()
+    assert len(fire.calls()) == 2
+    assert proxy.targets == ([f"POST {fire.url}{EXECUTE}"] * 2 if through_proxy else [])
+    assert list(http_session._proxies) == [("http", "127.0.0.1")]  # one lookup for both calls
