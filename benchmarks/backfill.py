@@ -21,10 +21,10 @@ import argparse
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -61,6 +61,19 @@ def ensure_bucket(endpoint: str, n: int) -> str:
     return bucket
 
 
+def _watch_peak(process: subprocess.Popen[str], peak: dict[str, int]) -> None:
+    """Keep the child's VmHWM (peak RSS since its exec) in ``peak["kb"]`` until it exits."""
+    status = Path(f"/proc/{process.pid}/status")
+    while process.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak["kb"] = max(peak["kb"], int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+
+
 def run(endpoint: str, queues: Queues, n: int) -> dict[str, Any]:
     bucket = ensure_bucket(endpoint, n)
     url = queues.create(f"bf{n}")
@@ -73,16 +86,23 @@ def run(endpoint: str, queues: Queues, n: int) -> dict[str, Any]:
         path = Path(tmp) / "backfill.yaml"
         path.write_text(yaml.safe_dump(config))
         env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "STATE_DIRECTORY": tmp}
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         started = time.perf_counter()
-        done = subprocess.run(
+        # The command's own high-water mark, read from /proc while it runs: getrusage's children
+        # maxrss would also count this process's memory, which the child has until its exec.
+        process = subprocess.Popen(
             [sys.executable, "-m", "watcher", "backfill", "-c", str(path), f"s3://{bucket}/"],
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
+        peak = {"kb": 0}
+        watching = threading.Thread(target=_watch_peak, args=(process, peak), daemon=True)
+        watching.start()
+        stdout, stderr = process.communicate()
         seconds = time.perf_counter() - started
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        watching.join(5)
+        done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if done.returncode != 0:
         raise RuntimeError(done.stdout + done.stderr)
     counts = {name: int(value) for value, name in re.findall(r"(\d+) (listed|matched|sent|failed)", done.stdout)}
@@ -99,8 +119,7 @@ def run(endpoint: str, queues: Queues, n: int) -> dict[str, Any]:
         "in_queue": depth,
         "seconds": seconds,
         "objects_per_second": n / seconds,
-        # ru_maxrss of all children so far: only meaningful when it grows; the first run sets it
-        "peak_rss_mb": max(peak_kb, before) / 1024,
+        "peak_rss_mb": peak["kb"] / 1024,
     }
 
 
