@@ -59,9 +59,10 @@ test: lint docker-up tools-up services-up
 	$(PY) -m pytest -q
 
 bench: localstack-up docker-up
-	$(PY) benchmarks/throughput.py --repeat 5
-	$(PY) benchmarks/workflow_calls.py
+	$(PY) benchmarks/throughput.py --repeat 5 --messages 10000
+	$(PY) benchmarks/workflow_calls.py --messages 3000 --repeat 5
 	$(PY) benchmarks/container_overhead.py
+	$(PY) benchmarks/backfill.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
