@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from tests.support.containers import RUNTIMES, Jobs, areas_in, containers_of
+from tests.support.process import wait_until
 from watcher.local import dynamodb, localstack
 
 ENDPOINT = localstack.ENDPOINT
@@ -114,6 +115,16 @@ class Queues:
             **extra,
         )
         return list(response.get("Messages", []))
+
+    def wait_for_dead_letters(self, count: int, timeout: float) -> list[dict[str, Any]]:
+        """The first ``count`` distinct messages to reach the DLQ (each received, kept invisible)."""
+        collected: dict[str, dict[str, Any]] = {}
+
+        def enough() -> list[dict[str, Any]] | None:
+            collected.update((m["MessageId"], m) for m in self.receive(self.dlq_url, visibility=60))
+            return list(collected.values()) if len(collected) >= count else None
+
+        return list(wait_until(enough, timeout, what=f"{count} message(s) in the DLQ"))
 
     def depth(self, url: str | None = None) -> dict[str, int]:
         attributes = self.sqs.get_queue_attributes(

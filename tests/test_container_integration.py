@@ -177,18 +177,12 @@ def test_exit_codes_listed_as_permanent_go_to_the_dlq_at_once_others_are_retried
         worker.wait_started()
         for key in ("strict/bad.csv", "flaky/later.csv"):
             land(s3, queues, jobs.bucket, key)
-        collected: dict[str, dict[str, Any]] = {}
-
-        def two_dead_letters() -> list[dict[str, Any]] | None:
-            collected.update((m["MessageId"], m) for m in queues.receive(queues.dlq_url, visibility=60))
-            return list(collected.values()) if len(collected) >= 2 else None
-
-        wait_until(two_dead_letters, 60, what="both messages in the DLQ")
+        collected = queues.wait_for_dead_letters(2, 60)
         strict = [line for line in worker.units() if line["route"] == "strict"]
         flaky = [line for line in worker.units() if line["route"] == "flaky"]
         assert [(line["outcome"], line["exit_code"]) for line in strict] == [("permanent", 3)]  # tried once
         assert [(line["outcome"], line["exit_code"]) for line in flaky] == [("retry", 1), ("retry", 1)]
-        by_key = {json.loads(m["Body"])["Records"][0]["s3"]["object"]["key"]: m for m in collected.values()}
+        by_key = {json.loads(m["Body"])["Records"][0]["s3"]["object"]["key"]: m for m in collected}
         assert by_key["strict/bad.csv"]["MessageAttributes"]["watcher.error"]["StringValue"] == (
             "route strict: script exited with code 3 (listed in permanent_exit_codes); "
             "output ends with: 'rejecting strict/bad.csv\\n'"

@@ -156,13 +156,7 @@ def test_permanent_failure_goes_to_the_dlq_at_once_with_its_reason(make_queues: 
         body = s3_event("b", "in/bad+file.csv")
         queues.send(body)
         queues.sqs.send_message(QueueUrl=queues.url, MessageBody="this is not JSON")
-        collected: dict[str, dict[str, Any]] = {}
-
-        def two_dead_letters() -> list[dict[str, Any]] | None:
-            collected.update((m["MessageId"], m) for m in queues.receive(queues.dlq_url, visibility=60))
-            return list(collected.values()) if len(collected) >= 2 else None
-
-        dead = wait_until(two_dead_letters, 30, what="two messages in the DLQ")
+        dead = queues.wait_for_dead_letters(2, 30)
         by_route = {m["MessageAttributes"]["watcher.route"]["StringValue"]: m for m in dead}
         handled = by_route["strict"]
         assert handled["Body"] == body
