@@ -50,7 +50,8 @@ pytestmark = [
 HANDLERS = "tests.support.handlers"
 TOKEN = "monitoring-test-token"
 # The load: messages per route prefix.
-LOAD = {"logs/": 200, "ok/": 50, "bad/": 25, "retry/": 15, "jobs/": 5, "events/": 5}
+# slow/: one unit of 2.5 s, held across two scrapes at least (the oldest-message age must see it)
+LOAD = {"logs/": 200, "ok/": 50, "bad/": 25, "retry/": 15, "jobs/": 5, "events/": 5, "slow/": 1}
 TEST_EVENTS = 3  # s3:TestEvent messages: skipped, reason test_event
 MAX_RECEIVE_COUNT = 3
 RATE_INTERVAL = "1m"
@@ -70,8 +71,8 @@ ALERTING: dict[str, dict[str, set[str] | None]] = {
 
 
 def routes(bucket: str, calls: Path, script: Path, fire: FireServer) -> list[dict[str, Any]]:
-    def python(name: str, prefix: str, function: str) -> dict[str, Any]:
-        options = {"calls_file": str(calls)}
+    def python(name: str, prefix: str, function: str, **extra: Any) -> dict[str, Any]:
+        options = {"calls_file": str(calls), **extra}
         handler = {"type": "python", "function": f"{HANDLERS}:{function}", "options": options}
         return {"name": name, "bucket": bucket, "prefix": prefix, "handler": handler}
 
@@ -91,6 +92,7 @@ def routes(bucket: str, calls: Path, script: Path, fire: FireServer) -> list[dic
         python("flaky", "retry/", "fail_retryable"),
         {"name": "jobs", "bucket": bucket, "prefix": "jobs/", "handler": job},
         {"name": "fire", "bucket": bucket, "prefix": "events/", "handler": workflow},
+        python("slow", "slow/", "sleep", seconds=2.5),
     ]
 
 
@@ -276,6 +278,7 @@ def test_the_figures_match_the_load(loaded: Loaded) -> None:
         ("flaky", "retry"): LOAD["retry/"] * MAX_RECEIVE_COUNT,
         ("jobs", "ok"): LOAD["jobs/"],
         ("fire", "ok"): LOAD["events/"],
+        ("slow", "ok"): LOAD["slow/"],
     }
     http = loaded.prometheus.query(f'sum by (status) (watcher_http_requests_total{{job="{JOB}"}})')
     assert {s["metric"]["status"]: float(s["value"][1]) for s in http} == {"503": 1, "200": LOAD["events/"]}
