@@ -62,7 +62,7 @@ def ensure_bucket(endpoint: str, n: int) -> str:
 
 
 def _watch_peak(process: subprocess.Popen[str], peak: dict[str, int]) -> None:
-    """Keep the child's VmHWM (peak RSS since its exec) in ``peak["kb"]`` until it exits."""
+    """Keep the child's VmHWM (peak RSS since its exec), sampled every 0.1 s, in ``peak["kb"]``."""
     status = Path(f"/proc/{process.pid}/status")
     while process.poll() is None:
         try:

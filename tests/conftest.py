@@ -117,7 +117,8 @@ class Queues:
         return list(response.get("Messages", []))
 
     def wait_for_dead_letters(self, count: int, timeout: float) -> list[dict[str, Any]]:
-        """The first ``count`` distinct messages to reach the DLQ (each received, kept invisible)."""
+        """The distinct messages in the DLQ once there are at least ``count`` (each received, kept
+        invisible)."""
         collected: dict[str, dict[str, Any]] = {}
 
         def enough() -> list[dict[str, Any]] | None:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvloop
 
 from tests.conftest import Queues
 from tests.support.fixtures import s3_event
@@ -18,6 +17,8 @@ from tests.support.process import WatcherProcess, base_config
 from watcher.app import parse_config
 from watcher.commands.run import new_event_loop
 from watcher.errors import ConfigError
+
+uvloop = pytest.importorskip("uvloop")  # a dependency everywhere but Windows
 
 ROUTE = {"name": "csv", "bucket": "lake", "prefix": "raw/", "handler": {"type": "log"}}
 

@@ -14,7 +14,7 @@ from watcher.logs import get_logger
 from watcher.metrics import Metrics
 from watcher.sqs import is_gone
 
-_log = get_logger("watcher.acks")
+_log = get_logger("watcher.acks")  # the name these lines had in the worker: log queries keep working
 _ATTEMPTS = 3
 
 

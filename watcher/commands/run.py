@@ -19,7 +19,7 @@ from watcher.logs import configure_logging, get_logger
 from watcher.worker.loop import Worker
 
 
-def new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
+def new_event_loop(choice: str, source: str = "config") -> asyncio.AbstractEventLoop:
     """uvloop's (libuv) when asked, or with ``auto`` when installed: the worker spends about 10 %
     less CPU per message on it (benchmarks/throughput.py); asyncio's own otherwise."""
     if choice != "asyncio":
@@ -27,7 +27,7 @@ def new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
             import uvloop
         except ImportError:
             if choice == "uvloop":
-                raise ConfigError(["worker.event_loop: uvloop is not installed (pip install uvloop)"]) from None
+                raise ConfigError(["worker.event_loop: uvloop is not installed (pip install uvloop)"], source) from None
         else:
             return uvloop.new_event_loop()
     return asyncio.new_event_loop()
@@ -39,7 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     log = get_logger("watcher")
     notifier = service_notify.Notifier.from_environment()
     worker = Worker(config)
-    loop = new_event_loop(config.worker.event_loop)
+    loop = new_event_loop(config.worker.event_loop, args.config)
     signals_seen = 0
 
     def on_signal(signum: int) -> None:

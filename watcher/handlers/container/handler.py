@@ -3,9 +3,9 @@
 For each unit of work: a private job directory with ``input/`` and ``output/``; the object streamed
 to ``input/<sanitised file name>``; the route's script run with ``/bin/sh`` by the runtime (a
 locked-down Docker container, or a host process) with the SCAR / OSCAR environment; every safe
-regular file under ``output/`` uploaded to ``<output>/<REQUEST_ID>/<relative path>``, and the whole
-log to ``<output>/<REQUEST_ID>/.watcher/log.txt``; then the container and the directory removed,
-whatever happened.
+regular file under ``output/`` uploaded to ``<output>/<REQUEST_ID>/<relative path>`` (uploads.py:
+markers such as ``_SUCCESS`` last), and the whole log to ``<output>/<REQUEST_ID>/.watcher/log.txt``;
+then the container and the directory removed, whatever happened.
 
 Exit 0 succeeds. Another exit code is retryable unless listed in ``permanent_exit_codes``. A
 timeout kills the job (retryable); an OOM kill is reported as such. Outputs are uploaded only on
@@ -15,9 +15,7 @@ success, so a downstream route never sees half a result; the log is uploaded eit
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -29,10 +27,10 @@ from watcher.errors import PermanentError, RetryableError
 from watcher.handlers.base import HandlerContext, HandlerDefaults, OutputLocation
 from watcher.handlers.container.contract import contract_environment
 from watcher.handlers.container.options import ContainerOptions, OutputTarget, parse_options
-from watcher.handlers.container.outputs import OutputFile, collect_outputs, open_output
 from watcher.handlers.container.runtimes import RUNTIMES, runtime_class
 from watcher.handlers.container.runtimes.base import JobResult, JobSpec, Runtime, RuntimeContext
 from watcher.handlers.container.transfer import S3Transfer
+from watcher.handlers.container.uploads import OutputUploader
 from watcher.handlers.container.workspace import JobDir, WorkArea, is_abandoned, safe_file_name
 from watcher.logs import get_logger, mask_secrets
 from watcher.records import JOB_LOG_FOLDER
@@ -40,8 +38,6 @@ from watcher.routing import Unit
 
 _log = get_logger("watcher.handlers.container")
 _REASON_TAIL = 300  # characters of the job's output quoted in a failure reason (the DLQ attribute)
-_UPLOADS_AT_ONCE = 4
-_SKIPPED_EXAMPLES = 10  # paths named in the "outputs not uploaded" line
 
 
 def parse(options: Mapping[str, Any]) -> tuple[ContainerOptions | None, list[str]]:
@@ -80,6 +76,7 @@ class ContainerHandler(HandlerDefaults):
             options, RuntimeContext(route.name, self._area.path, context.aws)
         )
         self._transfer = S3Transfer(context.aws)
+        self._uploader = OutputUploader(route.name, options, self._transfer, context.metrics)
         self._started: asyncio.Task[None] | None = None
 
     @classmethod
@@ -188,13 +185,17 @@ class ContainerHandler(HandlerDefaults):
         )
         failure = self._failure(result, tail)
         self._metrics.container_jobs.labels(route, self._runtime.name, _result_label(result)).inc()
-        if failure is None:
-            clock = time.perf_counter()
-            uploaded = await self._upload_outputs(unit, job, request_id)
-            structlog.contextvars.bind_contextvars(outputs=uploaded, upload_ms=_ms_since(clock))
-        await self._upload_log(job, request_id, must_succeed=failure is None)
         if failure is not None:
+            await self._upload_log(job, request_id, must_succeed=False)
             raise failure
+        clock = time.perf_counter()
+        plan = await self._uploader.plan(job, request_id)
+        metadata = {"watcher-request-id": request_id, "watcher-route": route, "watcher-source": unit.record.uri}
+        uploaded = await self._uploader.upload(plan.files, job, metadata)
+        # The log too before the markers (upload_last): a marker is the last thing a job writes.
+        await self._upload_log(job, request_id, must_succeed=True)
+        uploaded += await self._uploader.upload(plan.markers, job, metadata)
+        structlog.contextvars.bind_contextvars(outputs=uploaded, upload_ms=_ms_since(clock))
 
     def _failure(self, result: JobResult, tail: str) -> Exception | None:
         options = self._options
@@ -216,56 +217,6 @@ class ContainerHandler(HandlerDefaults):
         return (PermanentError if permanent else RetryableError)(what + ending)
 
     # --- uploads --------------------------------------------------------------------------------
-
-    async def _upload_outputs(self, unit: Unit, job: JobDir, request_id: str) -> int:
-        files, skipped = await run_blocking(collect_outputs, job.output)
-        route = self._route.name
-        if skipped:  # one line, however many: a script may leave a million of them
-            reasons = Counter(entry.reason for entry in skipped)
-            for reason, count in reasons.items():
-                self._metrics.container_outputs_skipped.labels(route, reason).inc(count)
-            examples = [f"{entry.relative} ({entry.reason})" for entry in skipped[:_SKIPPED_EXAMPLES]]
-            _log.warning("outputs not uploaded", skipped=dict(reasons), examples=examples)
-        plan = [
-            (output, target.bucket, target.folder(request_id, self._options.request_id_folder) + output.relative)
-            for target in self._options.outputs
-            for output in files
-            if target.wants(output.relative)
-        ]
-        gate = asyncio.Semaphore(_UPLOADS_AT_ONCE)
-        metadata = {"watcher-request-id": request_id, "watcher-route": route, "watcher-source": unit.record.uri}
-
-        async def upload(output: OutputFile, bucket: str, key: str) -> bool:
-            async with gate:
-                with contextlib.ExitStack() as stack:
-                    try:
-                        source = stack.enter_context(open_output(job.output, output))
-                    except OSError as exc:  # swapped for a link or another file since the walk
-                        self._metrics.container_outputs_skipped.labels(route, "changed").inc()
-                        _log.warning(
-                            "outputs not uploaded", skipped={"changed": 1}, examples=[output.relative], error=str(exc)
-                        )
-                        return False
-                    await self._transfer.upload(source, bucket, key, metadata)
-            self._metrics.container_bytes.labels(route, "upload").inc(output.size)
-            self._metrics.container_outputs.labels(route).inc()
-            return True
-
-        # Markers (upload_last) go once every other file is in: whoever they trigger finds them all.
-        last = self._options.upload_last
-        done = 0
-        for phase in (
-            [item for item in plan if item[0].name not in last],
-            [item for item in plan if item[0].name in last],
-        ):
-            # The first failed upload stops the others: the unit is retried and writes the same keys.
-            try:
-                async with asyncio.TaskGroup() as group:
-                    tasks = [group.create_task(upload(*item)) for item in phase]
-            except BaseExceptionGroup as failures:
-                raise failures.exceptions[0] from None
-            done += sum(task.result() for task in tasks)
-        return done
 
     async def _upload_log(self, job: JobDir, request_id: str, must_succeed: bool) -> None:
         """The job's whole output next to its results; when the job failed, a failed upload only

@@ -87,4 +87,6 @@ def _env_proxy(scheme: str, host: str) -> tuple[str | None, aiohttp.BasicAuth | 
         proxy, auth = get_env_proxy_for_url(URL.build(scheme=scheme, host=host))
     except LookupError:  # none set, or NO_PROXY names the host
         return None, None
+    except ValueError:  # no valid host: aiohttp refuses the URL itself, with its own error
+        return None, None
     return str(proxy), auth
