@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -225,3 +226,21 @@ async def test_the_proxy_comes_from_the_environment_once_per_host(
             await handler.close()
     assert len(fire.calls()) == 2
     assert proxy.targets == ([f"POST {fire.url}{EXECUTE}"] * 2 if through_proxy else [])
+
+
+async def test_a_netrc_entry_for_the_api_host_does_not_replace_or_clash_with_the_bearer_token(
+    fire: FireServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # aiohttp's trust_env would take these credentials and refuse the request ("Cannot combine
+    # AUTHORIZATION header with AUTH argument"): the handler reads proxies only, never ~/.netrc logins.
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password not-the-token\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    handler, unit, _ = make(config(fire.url))
+    try:
+        await handler.handle(unit)
+    finally:
+        await handler.close()
+    [call] = fire.calls()
+    assert call.headers["Authorization"] == f"Bearer {TOKEN}"
