@@ -4,12 +4,24 @@ asynchronous aiobotocore ones in watcher.aws_async, which brings aiohttp."""
 
 from __future__ import annotations
 
+import os
+import platform
 from typing import Any
 
 import boto3
+import botocore
 from botocore.config import Config as BotoConfig
 
+from watcher import __version__
 from watcher.config.schema import AwsConfig
+
+# A fixed User-Agent that names us (CloudTrail's userAgent shows which calls the worker made). Set
+# explicitly, it also spares botocore rebuilding its own string, with its per-request feature
+# metrics, character by character before every request: 6 % of the worker's CPU in a profile.
+USER_AGENT = (
+    f"watcher/{__version__} botocore/{botocore.__version__} "
+    f"Python/{platform.python_version()} {platform.system()}/{platform.release()}"
+) + (f" exec-env/{os.environ['AWS_EXECUTION_ENV']}" if os.environ.get("AWS_EXECUTION_ENV") else "")
 
 
 def botocore_config(*, pool: int = 10, read_timeout: float = 60.0) -> BotoConfig:
@@ -19,6 +31,7 @@ def botocore_config(*, pool: int = 10, read_timeout: float = 60.0) -> BotoConfig
         max_pool_connections=pool,
         connect_timeout=10,
         read_timeout=read_timeout,
+        user_agent=USER_AGENT,
     )
 
 
