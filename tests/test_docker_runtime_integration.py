@@ -23,9 +23,8 @@ from watcher.handlers.container.runtimes.docker import (
     LABEL_MANAGED,
     LABEL_MOUNT_NAMESPACE,
     DockerRuntime,
-    mount_namespace,
 )
-from watcher.handlers.container.workspace import WorkArea, is_abandoned
+from watcher.handlers.container.workspace import WorkArea, is_abandoned, mount_namespace
 
 pytestmark = pytest.mark.integration
 

@@ -197,6 +197,16 @@ def is_abandoned(area: Path) -> bool:
     return True
 
 
+def mount_namespace(pid: str = "self") -> str:
+    """A process's mount namespace ("4026531841" of "mnt:[4026531841]"), "unknown" when unreadable:
+    two services with private /tmp folders see different files under the same paths, and must not
+    judge each other's work areas, jobs or processes."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt").removeprefix("mnt:[").removesuffix("]")
+    except OSError:
+        return "unknown"
+
+
 def _take_lock(lock_path: Path) -> int | None:
     """The lock of a dead worker's area, held; None when a live process holds it or it is gone."""
     try:

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
-import os
 import re
 import secrets
 import socket
@@ -33,7 +33,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from watcher.aws import client
 from watcher.blocking import run_blocking, run_control, shielded
-from watcher.config.schema import AwsConfig
 from watcher.errors import PermanentError, RetryableError, error_code
 from watcher.handlers.container.contract import JobPaths
 from watcher.handlers.container.options import ContainerOptions, parse_s3_uri
@@ -45,7 +44,7 @@ from watcher.handlers.container.runtimes.batch_staging import (
     console_url,
     save_log_stream,
 )
-from watcher.handlers.container.workspace import JobDir
+from watcher.handlers.container.workspace import JobDir, mount_namespace
 from watcher.logs import get_logger
 
 _log = get_logger("watcher.handlers.container")
@@ -59,14 +58,6 @@ _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _FIRST_POLL_SECONDS = 1.0
 _POLL_FAILURES = 5  # DescribeJobs failures in a row (each after botocore's own retries) before giving up
 _TERMINATE_WAIT_SECONDS = 180.0  # Batch stops a task with SIGTERM, then SIGKILL 30 s later
-
-
-def mount_namespace() -> str:
-    """As the docker runtime's labels say it (without importing the Docker SDK)."""
-    try:
-        return os.readlink("/proc/self/ns/mnt").removeprefix("mnt:[").removesuffix("]")
-    except OSError:
-        return "unknown"
 
 
 def validate(options: Mapping[str, Any]) -> list[str]:
@@ -120,7 +111,8 @@ class BatchRuntime:
         self._queue, self._definition = str(settings["job_queue"]), str(settings["job_definition"])
         self._poll_max = float(settings.get("poll_max_seconds", 30))
         endpoint = settings.get("batch_endpoint_url") or context.aws.endpoint_url
-        self._aws = AwsConfig(context.aws.region, endpoint, context.aws.profile)
+        self._aws = context.aws  # CloudWatch Logs: the worker's own endpoint
+        self._batch_aws = dataclasses.replace(context.aws, endpoint_url=endpoint)
         staging = parse_s3_uri(settings["staging"]) if settings.get("staging") else None
         if staging is None:  # validated: without staging there is an output
             first = options.outputs[0]
@@ -137,7 +129,8 @@ class BatchRuntime:
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = client(self._aws, service, pool=32)
+            aws = self._batch_aws if service == "batch" else self._aws
+            self._clients[service] = client(aws, service, pool=32)
         return self._clients[service]
 
     def paths(self, job: JobDir) -> JobPaths:
@@ -337,6 +330,7 @@ class BatchRuntime:
                 tags = job.get("tags") or {}
                 area = Path(tags.get(TAG_AREA, "/"))
                 mine = all(tags.get(k) == self._owner[k] for k in (TAG_MANAGED, TAG_HOST, TAG_NAMESPACE))
+                mine = mine and tags.get(TAG_ROUTE) == self._route[:256]  # another route stages elsewhere
                 if mine and area.parent == self._area.parent and area != self._area and is_abandoned(area):
                     self._terminate(job["jobId"], "watcher: the worker that submitted it is gone")
                     self._staging.remove(job["jobName"])

@@ -34,7 +34,7 @@ from watcher.handlers.container.contract import JobPaths
 from watcher.handlers.container.options import ContainerOptions
 from watcher.handlers.container.runtimes.base import JobResult, JobSpec, RuntimeContext
 from watcher.handlers.container.runtimes.docker_images import ImageSource, docker_error
-from watcher.handlers.container.workspace import JobDir
+from watcher.handlers.container.workspace import JobDir, mount_namespace
 from watcher.logs import get_logger
 
 _log = get_logger("watcher.handlers.container")
@@ -47,15 +47,6 @@ LABEL_REQUEST_ID = "io.watcher.request_id"
 MOUNT_ROOT = "/watcher"
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]+")
 _WAIT_SLICE_SECONDS = 1.0
-
-
-def mount_namespace() -> str:
-    """This process's mount namespace ("mnt:[4026531841]"): two services with private /tmp folders
-    see different files under the same paths, and must not judge each other's work areas."""
-    try:
-        return os.readlink("/proc/self/ns/mnt").removeprefix("mnt:[").removesuffix("]")
-    except OSError:
-        return "unknown"
 
 
 class DockerRuntime:

@@ -21,7 +21,7 @@ from watcher.blocking import run_blocking, shielded
 from watcher.handlers.container.contract import JobPaths
 from watcher.handlers.container.options import ContainerOptions
 from watcher.handlers.container.runtimes.base import JobResult, JobSpec, RuntimeContext
-from watcher.handlers.container.workspace import JobDir
+from watcher.handlers.container.workspace import JobDir, mount_namespace
 
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -113,7 +113,7 @@ class ProcessRuntime:
 def _kill_where(wanted: Callable[[Path], bool]) -> int:
     """SIGKILL the processes of this mount namespace whose ``TMP_OUTPUT_DIR`` is ``wanted``.
     (Another namespace, a service with a private /tmp say, sees other files under the same paths.)"""
-    own_namespace = _mount_namespace("self")
+    own_namespace = mount_namespace()
     killed = 0
     for proc in Path("/proc").glob("[0-9]*"):
         try:
@@ -121,20 +121,13 @@ def _kill_where(wanted: Callable[[Path], bool]) -> int:
         except OSError:
             continue  # gone, or not ours to read
         found = next((v for v in environment if v.startswith(b"TMP_OUTPUT_DIR=")), None)
-        if found is None or _mount_namespace(proc.name) != own_namespace:
+        if found is None or mount_namespace(proc.name) != own_namespace:
             continue
         if wanted(Path(found.split(b"=", 1)[1].decode(errors="replace"))):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(proc.name), signal.SIGKILL)
                 killed += 1
     return killed
-
-
-def _mount_namespace(pid: str) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/ns/mnt")
-    except OSError:
-        return None
 
 
 def _kill_group(pgid: int) -> None:
