@@ -24,10 +24,10 @@ echo "ensure-tools: installing ${missing[*]}" >&2
 apt-get update -qq
 # No service may start here (the tests start their own Prometheus): Debian's policy-rc.d says no.
 policy=/usr/sbin/policy-rc.d
-ours=""
 if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && ours=1
+  # Removed however the install ends: left behind, it would stop every service installed later.
+  trap 'rm -f "$policy"' EXIT
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
 fi
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-[ -n "$ours" ] && rm -f "$policy"
 exit 0

@@ -99,7 +99,8 @@ def _describe(worker: Worker) -> str:
     if not worker.started.is_set():
         ready, detail = worker.readiness()
         return "starting the handlers" if ready else f"connecting to the queue ({detail})"
-    counts = f"in flight {worker.in_flight} of {worker.config.queue.max_in_flight}, processed {worker.processed}"
+    # Slots, not messages held: a message whose delete is pending has given its slot back already.
+    counts = f"in flight {worker.capacity.in_use} of {worker.capacity.total}, processed {worker.processed}"
     ready, detail = worker.readiness()
     return counts if ready else f"{counts}; not ready: {detail}"
 
