@@ -89,14 +89,14 @@ class Built:
 
 
 def package(tmp: Path, config: dict[str, Any], *args: str) -> Built:
-    """`watcher package lambda`, as a user runs it (the routes' module importable for the validation, the
-    variables the configuration references set)."""
+    """`watcher package lambda`, as a user runs it: the variables the configuration references set (the
+    routes' module is importable for the validation only through its ``--add``)."""
     path = tmp / "watcher.yaml"
     path.write_text(yaml.safe_dump(config))
     output = tmp / "watcher-lambda.zip"
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROUTES.parent), str(REPO)]),
+        "PYTHONPATH": str(REPO),
         "DONE_QUEUE_URL": "http://sqs.example/000000000000/done",
         "FIRE_URL": "http://fire.example",
         "FIRE_TOKEN": "not-the-token",

@@ -39,8 +39,8 @@ CORE = ("structlog", "prometheus-client", "PyYAML", "orjson")  # what every func
 BY_HANDLER = {"workflow": ("aiohttp", "tenacity")}  # what a handler type adds
 BOTO3 = ("boto3",)  # in the Lambda runtime already
 _UNUSED = ("__pycache__", "*.pyc", "*.pyo")
-_STAMP = (1980, 1, 1, 0, 0, 0)
-LAMBDA_TASK_ROOT = "/var/task"  # where Lambda unpacks the zip  # every entry's date: the same inputs make the same zip
+_STAMP = (1980, 1, 1, 0, 0, 0)  # every entry's date: the same inputs make the same zip
+LAMBDA_TASK_ROOT = "/var/task"  # where Lambda unpacks the zip
 
 
 @dataclass
@@ -57,7 +57,8 @@ class Package:
 
 def cmd_package(args: argparse.Namespace) -> int:
     config_path = Path(args.config)
-    handlers = _handlers(config_path, check=not args.no_check)
+    added = [Path(p) for p in args.add]
+    handlers = _handlers(config_path, check=not args.no_check, added=added)
     requirements = requirements_for(
         {kind for kind, _ in handlers}, include_boto3=args.include_boto3, extra=args.requirement
     )
@@ -66,7 +67,7 @@ def cmd_package(args: argparse.Namespace) -> int:
         Path(args.output),
         architecture=args.arch,
         requirements=requirements,
-        add=[Path(p) for p in args.add],
+        add=added,
         compile_modules=not args.no_compile,
     )
     tops = {name.removesuffix(".py") for name in package.folders}
@@ -78,15 +79,22 @@ def cmd_package(args: argparse.Namespace) -> int:
     return 0
 
 
-def _handlers(config_path: Path, *, check: bool) -> list[tuple[str, str]]:
+def _handlers(config_path: Path, *, check: bool, added: Sequence[Path] = ()) -> list[tuple[str, str]]:
     """``(handler type, function)`` of every route (``function`` is a python route's, else ""),
     the configuration validated as ``watcher check`` does (Lambda rules included) unless ``check``
-    is off (it is validated at cold start anyway)."""
+    is off (it is validated at cold start anyway). Secrets Manager and SSM references are not read
+    (they are the function's to read, with its role); the code ``added`` to the zip's root is
+    importable, as it will be in the function, while the python routes' functions are checked."""
     if check:
         problems = document_problems(read_document(config_path))  # before the handlers' checks, as the function
         if problems:
             raise ConfigError(problems, str(config_path))
-        config = load_config(config_path)
+        roots = [str(path.resolve().parent) for path in added]
+        sys.path[:0] = roots
+        try:
+            config = load_config(config_path, read_secret_stores=False)
+        finally:
+            del sys.path[: len(roots)]
         problems = lambda_problems(config)
         if problems:
             raise ConfigError(problems, str(config_path))
