@@ -15,13 +15,13 @@ from watcher.metrics import Metrics
 from watcher.sqs import is_gone
 
 _log = get_logger("watcher.acks")  # the name these lines had in the worker: log queries keep working
-_ATTEMPTS = 3
+ATTEMPTS = 3  # each SQS call that settles a message, on top of botocore's own retries
 
 
 async def change_visibility(
     sqs: Any, queue_url: str, receipt: str, seconds: int, metrics: Metrics, message_id: str
 ) -> bool:
-    for attempt in range(_ATTEMPTS):
+    for attempt in range(ATTEMPTS):
         try:
             await sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt, VisibilityTimeout=seconds)
             return True
@@ -48,7 +48,7 @@ async def change_visibility(
 
 async def send_to_dead_letter_queue(sqs: Any, request: dict[str, Any], metrics: Metrics) -> bool:
     """Send a message to the DLQ (the request from watcher.outcome.dead_letter_request), retried."""
-    for attempt in range(_ATTEMPTS):
+    for attempt in range(ATTEMPTS):
         try:
             await sqs.send_message(**request)
             return True

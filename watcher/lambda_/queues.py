@@ -20,7 +20,7 @@ from watcher.lambda_.records import SqsRecord
 from watcher.logs import get_logger
 from watcher.metrics import Metrics
 from watcher.outcome import MessageOutcome, dead_letter_request
-from watcher.sqs import QueueInfo, arn_to_name_and_account, describe_queue_blocking
+from watcher.sqs import QueueInfo, arn_to_name_and_account, describe_queue_blocking, is_gone
 
 _log = get_logger("watcher.lambda")
 _BATCH = 10  # SQS maximum per ChangeMessageVisibilityBatch
@@ -137,8 +137,11 @@ class Queues:
             _log.warning("records not handed back", error=str(exc), message_ids=[r.message_id for r in records])
             return 0
         for failed in answer.get("Failed", []):
-            self._metrics.errors.labels("visibility").inc()
             message_id = records[int(failed["Id"])].message_id
+            if is_gone(failed):  # another consumer holds it now, as in sqs_settle.change_visibility
+                _log.info("record not handed back: the receipt handle is no longer ours", message_id=message_id)
+                continue
+            self._metrics.errors.labels("visibility").inc()
             _log.warning("record not handed back", message_id=message_id, code=failed.get("Code"))
         return len(answer.get("Successful", []))
 

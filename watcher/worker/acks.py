@@ -14,9 +14,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from watcher.logs import get_logger
 from watcher.metrics import Metrics
 from watcher.sqs import is_gone
+from watcher.sqs_settle import ATTEMPTS
 
 _log = get_logger("watcher.acks")
-_ATTEMPTS = 3
 _BATCH = 10  # SQS maximum per DeleteMessageBatch
 
 
@@ -111,7 +111,7 @@ class BatchDeleter:
 
     async def _flush(self, batch: list[_PendingDelete]) -> None:
         entries = {str(i): item for i, item in enumerate(batch)}
-        for attempt in range(_ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             if not entries:
                 return
             try:
