@@ -99,8 +99,8 @@ def _describe(worker: Worker) -> str:
     if not worker.started.is_set():
         ready, detail = worker.readiness()
         return "starting the handlers" if ready else f"connecting to the queue ({detail})"
-    # Slots, not messages held: a message whose delete is pending has given its slot back already.
-    counts = f"in flight {worker.capacity.in_use} of {worker.capacity.total}, processed {worker.processed}"
+    # Messages held, deletes pending included: up to 3 x max_in_flight, so no "of max_in_flight".
+    counts = f"in flight {worker.in_flight}, processed {worker.processed}"
     ready, detail = worker.readiness()
     return counts if ready else f"{counts}; not ready: {detail}"
 

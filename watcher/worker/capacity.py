@@ -19,11 +19,6 @@ class Capacity:
         # Waiting pollers: each future is resolved once at least ``wanted`` slots are free.
         self._waiters: dict[asyncio.Future[None], int] = {}
 
-    @property
-    def in_use(self) -> int:
-        """Slots taken: messages being processed (the ``watcher_sqs_messages_in_flight`` gauge)."""
-        return self.total - self._free
-
     async def acquire_up_to(self, n: int, linger: float = 0.0) -> int:
         """Wait until a slot is free, then take ``min(n, free)`` slots and return how many.
 
