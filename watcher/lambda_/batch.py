@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,9 +23,10 @@ import structlog
 
 from watcher.dispatch import Dispatcher
 from watcher.lambda_.records import SqsRecord
-from watcher.logs import get_logger, log_enabled
+from watcher.logs import get_logger
 from watcher.metrics import Metrics
 from watcher.outcome import MessageOutcome
+from watcher.settle_policy import log_message_done
 
 _log = get_logger("watcher.lambda")
 GAVE_UP = "gave up: the function's time was running out"
@@ -110,10 +110,6 @@ class BatchRun:
             outcome = MessageOutcome("retry", f"internal error: {type(exc).__name__}: {exc}")
         finally:
             metrics.in_flight.dec()
-        if outcome.status == "ok" and log_enabled(logging.INFO):  # the message's one line
-            if outcome.skipped:
-                skipped = [s.reason for s in outcome.skipped]
-                _log.info("message done", action="deleted_by_lambda", units=len(outcome.units), skipped=skipped)
-            else:
-                _log.info("message done", action="deleted_by_lambda", units=len(outcome.units))
+        if outcome.status == "ok":
+            log_message_done(outcome, "deleted_by_lambda")
         return RecordResult(record, outcome, contextvars.copy_context(), gave_up)

@@ -24,7 +24,8 @@ from watcher.lambda_.queues import Queues
 from watcher.lambda_.records import SqsRecord
 from watcher.logs import get_logger
 from watcher.metrics import Metrics
-from watcher.outcome import attempts_left, batch_item_failures, retry_delay
+from watcher.outcome import batch_item_failures
+from watcher.settle_policy import settle_failure
 
 _log = get_logger("watcher.lambda")
 
@@ -70,28 +71,29 @@ class Settler:
 
     async def _settle(self, result: RecordResult) -> bool:
         """True when the record may be deleted (it was dead-lettered)."""
-        record, outcome = result.record, result.outcome
+        record, outcome, queues = result.record, result.outcome, self._queues
         assert outcome is not None
-        if outcome.status == "permanent":
-            dlq_url = await self._queues.dead_letter(record, outcome)
-            if dlq_url is not None:
-                self._metrics.dead_lettered.inc()
-                _log.warning(
-                    "message dead-lettered", reason=outcome.reason, failed_route=outcome.route, dlq_url=dlq_url
-                )
-                return True
-            _log.error("could not dead-letter the message; it will be retried", reason=outcome.reason)
-        delay = retry_delay(record.receive_count, self._worker)
-        changed = await self._queues.delay(record, delay)
-        self._metrics.retried.inc()
-        queue = await self._queues.queue(record.source_arn)
-        _log.warning(
-            "message will be retried",
-            reason=outcome.reason,
-            retry_in_seconds=delay if changed else None,
-            attempts_left=attempts_left(queue.max_receive_count if queue else None, record.receive_count),
+
+        async def dead_letter() -> dict[str, Any] | None:
+            dlq_url = await queues.dead_letter(record, outcome)
+            return None if dlq_url is None else {"dlq_url": dlq_url}
+
+        async def delay(seconds: int) -> bool:
+            return await queues.delay(record, seconds)
+
+        async def max_receive_count() -> int | None:
+            queue = await queues.queue(record.source_arn)
+            return queue.max_receive_count if queue else None
+
+        return await settle_failure(
+            outcome,
+            record.receive_count,
+            worker=self._worker,
+            metrics=self._metrics,
+            dead_letter=dead_letter,
+            delay=delay,
+            max_receive_count=max_receive_count,
         )
-        return False
 
     async def _hand_back(self, records: Sequence[SqsRecord], why: str) -> None:
         handed = await self._queues.hand_back(records)

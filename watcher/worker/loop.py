@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import random
 import time
@@ -20,9 +19,10 @@ from watcher.aws_async import aio_client_kwargs, aio_session
 from watcher.config.schema import Config
 from watcher.dispatch import Directives, Dispatcher
 from watcher.errors import ConfigError
-from watcher.logs import get_logger, log_enabled
+from watcher.logs import get_logger
 from watcher.metrics import Metrics
-from watcher.outcome import MessageOutcome, attempts_left, dead_letter_request, retry_delay
+from watcher.outcome import MessageOutcome, dead_letter_request
+from watcher.settle_policy import log_message_done, settle_failure
 from watcher.sqs import DeadLetterQueueUnreachable, QueueInfo, describe_queue, is_fatal, require_dead_letter_queue
 from watcher.sqs_settle import change_visibility, send_to_dead_letter_queue
 from watcher.worker.acks import BatchDeleter
@@ -252,7 +252,7 @@ class Worker:
                     holds_slot = False
                     self.metrics.in_flight.dec()
                     self.capacity.release(1)
-                    _log_done(outcome, await asyncio.shield(deleted))
+                    log_message_done(outcome, "deleted" if await asyncio.shield(deleted) else "delete_failed")
                     return
             await asyncio.shield(self._settle(message, outcome, receive_count))
         finally:
@@ -265,11 +265,13 @@ class Worker:
 
     async def _settle(self, message: dict[str, Any], outcome: MessageOutcome, receive_count: int) -> None:
         assert self._queue is not None and self._deleter is not None
+        queue, deleter = self._queue, self._deleter
         message_id, receipt = message["MessageId"], message["ReceiptHandle"]
         if outcome.status == "ok":
-            _log_done(outcome, await self._deleter.delete(message_id, receipt))
+            log_message_done(outcome, "deleted" if await deleter.delete(message_id, receipt) else "delete_failed")
             return
-        if outcome.status == "permanent":
+
+        async def dead_letter() -> dict[str, Any] | None:
             request = dead_letter_request(
                 self._dlq_url,
                 body=message["Body"],
@@ -279,27 +281,24 @@ class Worker:
                 outcome=outcome,
                 receive_count=receive_count,
             )
-            sent = await send_to_dead_letter_queue(self._sqs, request, self.metrics)
-            if sent:
-                self.metrics.dead_lettered.inc()
-                deleted = await self._deleter.delete(message_id, receipt)
-                _log.warning(
-                    "message dead-lettered",
-                    reason=outcome.reason,
-                    failed_route=outcome.route,
-                    dlq_url=self._dlq_url,
-                    deleted_from_source=deleted,
-                )
-                return
-            _log.error("could not dead-letter the message; it will be retried", reason=outcome.reason)
-        delay = retry_delay(receive_count, self.config.worker)
-        changed = await change_visibility(self._sqs, self._queue.url, receipt, delay, self.metrics, message_id)
-        self.metrics.retried.inc()
-        _log.warning(
-            "message will be retried",
-            reason=outcome.reason,
-            retry_in_seconds=delay if changed else None,
-            attempts_left=attempts_left(self._queue.max_receive_count, receive_count),
+            if not await send_to_dead_letter_queue(self._sqs, request, self.metrics):
+                return None
+            return {"dlq_url": self._dlq_url, "deleted_from_source": await deleter.delete(message_id, receipt)}
+
+        async def delay(seconds: int) -> bool:
+            return await change_visibility(self._sqs, queue.url, receipt, seconds, self.metrics, message_id)
+
+        async def max_receive_count() -> int | None:
+            return queue.max_receive_count
+
+        await settle_failure(
+            outcome,
+            receive_count,
+            worker=self.config.worker,
+            metrics=self.metrics,
+            dead_letter=dead_letter,
+            delay=delay,
+            max_receive_count=max_receive_count,
         )
 
     async def _hand_back(self, message: dict[str, Any]) -> None:
@@ -325,20 +324,6 @@ class Worker:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
         _log.info("worker stopped")
-
-
-def _log_done(outcome: MessageOutcome, deleted: bool) -> None:
-    """The message's line (with one unit, also the unit's summary: see Dispatcher.process)."""
-    if log_enabled(logging.INFO):  # skip building the event when INFO is off
-        if outcome.skipped:
-            _log.info(
-                "message done",
-                action="deleted" if deleted else "delete_failed",
-                units=len(outcome.units),
-                skipped=[s.reason for s in outcome.skipped],
-            )
-        else:
-            _log.info("message done", action="deleted" if deleted else "delete_failed", units=len(outcome.units))
 
 
 def _poll_backoff(failures: int) -> float:
