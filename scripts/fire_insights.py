@@ -60,7 +60,11 @@ class Recorded:
 
 class FireServer:
     def __init__(
-        self, token: str, port: int | None = None, on_request: Callable[[Recorded], None] | None = None
+        self,
+        token: str,
+        port: int | None = None,
+        on_request: Callable[[Recorded], None] | None = None,
+        host: str = "127.0.0.1",  # a Lambda function's container reaches this host on the Docker bridge
     ) -> None:
         self.token = token
         self.final_status = "COMPLETED"
@@ -72,8 +76,9 @@ class FireServer:
         self._ids = itertools.count(1000)
         self._lock = threading.Lock()
         self.on_request = on_request
+        self.host = host
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="fire-server", daemon=True)
@@ -115,7 +120,7 @@ class FireServer:
         app.router.add_get(STATUS, self._status)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await web.TCPSite(self._runner, self.host, self.port).start()
 
     def _record(self, request: web.Request, body: str, status: int, response: str = "") -> None:
         recorded = Recorded(request.method, request.path, dict(request.headers), body, time.time(), status, response)

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import Queues
 from tests.support.process import REPO, provision_named_queue, wait_until
 from tests.support.rootfs import RootfsSpec, rootfs_image, tarball_path
 from tests.support.wheelhouse import serve, wheelhouse
@@ -217,9 +218,7 @@ def wired(built: Built, s3: Any, sqs: Any, tmp_path: Path) -> Iterator[Wired]:
     for key in [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]:
         s3.delete_object(Bucket=bucket, Key=key)
     s3.delete_bucket(Bucket=bucket)
-    for name in (queue, f"{queue}-dlq"):
-        with contextlib.suppress(Exception):
-            sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    Queues.existing(sqs, queue).delete()
 
 
 class Worker:

@@ -24,6 +24,7 @@ from tests.support.process import wait_until
 pytestmark = pytest.mark.integration
 lambda_env = lambda_bed.lambda_env  # session fixtures: the bed (image, registry, LocalStack, init stand-in)
 host_recorder = lambda_bed.host_recorder  # an HTTP server on this host that the functions call
+functions = lambda_bed.functions  # the names of the functions a test creates, deleted afterwards
 
 # Reports every invocation to the test's HTTP server on the host, copies the bodies it accepts to DONE_QUEUE_URL
 # through boto3 (AWS_ENDPOINT_URL, set by LocalStack, points it at LocalStack), lists "fail..." records in
@@ -142,20 +143,6 @@ def queues(lambda_env: LambdaBed, name: str) -> Iterator[Queues]:
     made = Queues(lambda_env.client("sqs"), name)
     yield made
     made.delete()
-
-
-@pytest.fixture
-def functions(lambda_env: LambdaBed) -> Iterator[list[str]]:
-    """Names of the functions a test creates: deleted afterwards with their mappings, and LocalStack must then
-    remove their containers (the init stand-in ends on `docker stop`)."""
-    created: list[str] = []
-    yield created
-    client = lambda_env.client("lambda")
-    for function in created:
-        for mapping in client.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]:
-            client.delete_event_source_mapping(UUID=mapping["UUID"])
-        client.delete_function(FunctionName=function)
-    wait_until(lambda: not any(lambda_env.containers_of(f) for f in created), 30, 0.5, "their containers removed")
 
 
 def run_batch_function(bed: LambdaBed, recorder: HostRecorder, queues: Queues, name: str) -> None:

@@ -26,15 +26,16 @@ import pytest
 import yaml
 
 from tests.support import lambda_bed, lambda_package
+from tests.support.fire_server import FireServer
 from tests.support.fixtures import s3_event
 from tests.support.lambda_bed import ROLE, LambdaBed
 from tests.support.lambda_events import batch
-from tests.support.lambda_fire import BridgeFireServer
 from tests.support.lambda_package import CONFIG, HANDLER, LOG_ONLY, Built, package
 from tests.support.process import wait_until
 
 pytestmark = pytest.mark.integration
 lambda_env = lambda_bed.lambda_env  # the session's bed: runtime image, registry, LocalStack, init stand-in
+functions = lambda_bed.functions  # the names of the functions a test creates, deleted afterwards
 
 TOKEN = "fire-lambda-tok-5c1e9a"
 built = lambda_package.built  # the zip of `watcher package lambda`, once per session
@@ -74,19 +75,6 @@ def test_an_arm64_package_carries_aarch64_wheels(tmp_path: Path) -> None:
 
 
 # ---- on the Lambda runtime ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def functions(lambda_env: LambdaBed) -> Iterator[list[str]]:
-    """Functions a test creates: deleted afterwards with their mappings."""
-    created: list[str] = []
-    yield created
-    client = lambda_env.client("lambda")
-    for function in created:
-        for mapping in client.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]:
-            client.delete_event_source_mapping(UUID=mapping["UUID"])
-        client.delete_function(FunctionName=function)
-    wait_until(lambda: not any(lambda_env.containers_of(f) for f in created), 30, 0.5, "their containers removed")
 
 
 def create_function(bed: LambdaBed, name: str, built: Built, environment: dict[str, str]) -> None:
@@ -184,8 +172,8 @@ def test_a_configuration_lambda_cannot_run_fails_the_cold_start_naming_the_route
 
 
 @pytest.fixture
-def fire(lambda_env: LambdaBed) -> Iterator[BridgeFireServer]:
-    server = BridgeFireServer(TOKEN, lambda_env.bridge)
+def fire(lambda_env: LambdaBed) -> Iterator[FireServer]:
+    server = FireServer(TOKEN, host=lambda_env.bridge)  # where the function's container reaches this host
     server.running_polls = 0
     with server:
         yield server
@@ -244,7 +232,7 @@ def wiring(lambda_env: LambdaBed) -> Iterator[Wiring]:
 
 
 def test_s3_uploads_reach_the_function_through_the_mapping_and_each_record_gets_its_fate(
-    lambda_env: LambdaBed, built: Built, functions: list[str], wiring: Wiring, fire: BridgeFireServer
+    lambda_env: LambdaBed, built: Built, functions: list[str], wiring: Wiring, fire: FireServer
 ) -> None:
     name = f"watcher-fn-{uuid.uuid4().hex[:8]}"
     functions.append(name)

@@ -4,8 +4,7 @@ function's timeout, AWS's advice) passes; applied to the Lambda test bed's Local
 package lambda` and the configuration in SSM, the function it makes takes messages from the queue through its
 event source mapping and dead-letters a bad one.
 
-The module uses ../worker-iam and the Terraform helpers of tests/support/terraform.py, both from the Terraform
-work (branch tf): without them these tests skip, saying so."""
+The module uses ../worker-iam; without Terraform these tests skip, saying so (tests/support/terraform.py)."""
 
 from __future__ import annotations
 
@@ -19,22 +18,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import lambda_bed, lambda_package
+from tests.support import lambda_bed, lambda_package, terraform
 from tests.support.fixtures import s3_event
 from tests.support.lambda_bed import LambdaBed
 from tests.support.lambda_package import LOG_ONLY, Built
 from tests.support.process import REPO, wait_until
 
-terraform = pytest.importorskip(
-    "tests.support.terraform", reason="tests/support/terraform.py (the Terraform work, branch tf) is not merged"
-)
-pytestmark = [
-    terraform.requires_terraform,
-    pytest.mark.skipif(
-        not (REPO / "deploy" / "terraform" / "modules" / "worker-iam").is_dir(),
-        reason="deploy/terraform/modules/worker-iam (the Terraform work, branch tf) is not merged: the module uses it",
-    ),
-]
+pytestmark = terraform.requires_terraform
 lambda_env = lambda_bed.lambda_env
 built = lambda_package.built
 

@@ -28,6 +28,7 @@ from watcher.service_notify import READY, STOPPING, WATCHDOG
 pytestmark = pytest.mark.integration
 
 LOOP_HANDLERS = "tests.support.loop_handlers"
+SLEEP = "tests.support.handlers:sleep"
 
 
 def loop_route(name: str, function: str, calls_file: Path, seconds: float) -> dict[str, Any]:
@@ -37,6 +38,12 @@ def loop_route(name: str, function: str, calls_file: Path, seconds: float) -> di
         "prefix": f"{name}/",
         "handler": {"type": "python", "function": f"{LOOP_HANDLERS}:{function}", "options": options},
     }
+
+
+def slow_route(calls_file: Path) -> dict[str, Any]:
+    """A well-behaved long unit: awaits for a minute, so the loop keeps running."""
+    options = {"calls_file": str(calls_file), "seconds": 60}
+    return {"name": "slow", "prefix": "slow/", "handler": {"type": "python", "function": SLEEP, "options": options}}
 
 
 def logged_at(line: dict[str, Any]) -> float:
@@ -117,7 +124,7 @@ def test_status_counts_messages_and_stopping_comes_on_the_first_sigterm(make_que
     calls_file = tmp_path / "calls.jsonl"
     config = base_config(
         queues.url,
-        [{"name": "quick", "prefix": "quick/", "handler": {"type": "log"}}, loop_route("slow", "wait", calls_file, 60)],
+        [{"name": "quick", "prefix": "quick/", "handler": {"type": "log"}}, slow_route(calls_file)],
         worker={"shutdown_grace_seconds": 2},
     )
     with NotifyPeer() as peer:
@@ -128,9 +135,7 @@ def test_status_counts_messages_and_stopping_comes_on_the_first_sigterm(make_que
                 queues.send(s3_event("b", f"quick/{index}.csv"))
             queues.send(s3_event("b", "slow/job.bin"))
             wait_until(lambda: calls(calls_file), 30, what="the slow unit to start")
-            wait_until(
-                lambda: "in flight 1, processed 3" in statuses(peer), 15, what=f"the counts: {statuses(peer)}"
-            )
+            wait_until(lambda: "in flight 1, processed 3" in statuses(peer), 15, what=f"the counts: {statuses(peer)}")
             signalled = time.time()
             worker.signal(signal.SIGTERM)
             stopping = peer.wait_for(STOPPING, timeout=10)

@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import Queues
 from tests.support.containers import areas_in, containers_of, keys, read, unit_lines
-from tests.support.process import WatcherProcess, provision_named_queue, wait_until
+from tests.support.process import WatcherProcess, provision_named_queue
 from tests.support.video import build_images, example_config, video_input, video_report, video_tools
 
 pytestmark = pytest.mark.integration
@@ -183,12 +184,7 @@ def test_an_avi_goes_the_same_way_and_a_file_that_is_no_video_goes_to_the_dlq(
     [avi] = [line for line in lines if line["route"] == "split-avi"]
     report = json.loads(read(pipeline.s3, pipeline.bucket, f"reports/{avi['request_id']}/report.json"))
     assert (report["frames"], report["frames_with_faces"]) == (10, 9)
-    dlq = sqs.get_queue_url(QueueName=f"{pipeline.queue}-dlq")["QueueUrl"]
-    [message] = wait_until(
-        lambda: sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"], WaitTimeSeconds=1).get("Messages"),
-        20,
-        what="the message of the file that is no video in the DLQ",
-    )
+    [message] = Queues.existing(sqs, pipeline.queue).wait_for_dead_letters(1, 20)  # the file that is no video
     attributes = message["MessageAttributes"]
     assert attributes["watcher.route"]["StringValue"] == "split"
     assert "script exited with code 65 (listed in permanent_exit_codes)" in attributes["watcher.error"]["StringValue"]

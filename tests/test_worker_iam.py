@@ -6,7 +6,9 @@ writes for the variables of `watcher render terraform`, and the policy must gran
 used: every action of every statement, and every resource of it, is needed by some call.
 
 LocalStack enforces no IAM: the policy is evaluated here (tests/support/iam.py), by AWS's
-documented action names and resource ARNs."""
+documented action names and resource ARNs. Not covered: the container route's batch runtime (its
+Batch, CloudWatch Logs and staging calls run against moto in tests/test_batch_integration.py, where
+no call is recorded against this policy), so the policy's batch statements are not checked against calls."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ from tests.support.lambda_runtime import (
     runtime_image,
     runtime_registry,
 )
-from tests.support.process import free_port
+from tests.support.process import free_port, wait_until
 from tests.support.rootfs import tarball_path, watcher_home
 from watcher.local import localstack, localstack_lambda
 
@@ -252,3 +252,17 @@ def host_recorder(lambda_env: LambdaBed) -> Iterator[HostRecorder]:
     recorder = HostRecorder(lambda_env.bridge)
     yield recorder
     recorder.close()
+
+
+@pytest.fixture
+def functions(lambda_env: LambdaBed) -> Iterator[list[str]]:
+    """Names of the functions a test creates: deleted afterwards with their mappings, and LocalStack must then
+    remove their containers (the init stand-in ends on `docker stop`)."""
+    created: list[str] = []
+    yield created
+    client = lambda_env.client("lambda")
+    for function in created:
+        for mapping in client.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]:
+            client.delete_event_source_mapping(UUID=mapping["UUID"])
+        client.delete_function(FunctionName=function)
+    wait_until(lambda: not any(lambda_env.containers_of(f) for f in created), 30, 0.5, "their containers removed")

@@ -7,7 +7,6 @@ them up with the notifications the worker sent.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
@@ -28,10 +27,3 @@ async def block_the_loop(unit: Unit, options: Mapping[str, Any]) -> None:
     _write(options, event="blocking", key=unit.record.key, notify_socket="NOTIFY_SOCKET" in os.environ)
     time.sleep(float(options["seconds"]))  # noqa: ASYNC251 - on purpose
     _write(options, event="unblocked", key=unit.record.key)
-
-
-async def wait(unit: Unit, options: Mapping[str, Any]) -> None:
-    """A well-behaved long unit: awaits, so the loop keeps running."""
-    _write(options, event="waiting", key=unit.record.key)
-    await asyncio.sleep(float(options["seconds"]))
-    _write(options, event="done", key=unit.record.key)
