@@ -77,7 +77,7 @@ class BatchRun:
                 finally:
                     running.discard(task)
                 results[index] = result
-                if fifo and (result.gave_up or result.outcome is None or result.outcome.status != "ok"):
+                if fifo and result.outcome is not None and result.outcome.status != "ok":  # a given-up one: "retry"
                     halted = True
 
         lanes = [loop.create_task(lane()) for _ in range(1 if fifo else min(self._max_concurrency, len(records)))]

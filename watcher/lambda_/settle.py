@@ -44,7 +44,7 @@ class Settler:
         for index, result in enumerate(results):
             if result.outcome is not None and not done[index]:
                 jobs[loop.create_task(self._settle(result), context=result.context)] = index
-        waiting = [r.record for r in results if r.outcome is None]
+        waiting = [r.record for r in results if not r.started]
         fifo = any(result.record.fifo for result in results)
         tasks: list[asyncio.Task[Any]] = [*jobs]
         if waiting:
@@ -58,14 +58,17 @@ class Settler:
             if late:
                 _log.warning("time ran out while settling records: they stay listed", unsettled=len(late))
         for task, index in jobs.items():
-            if task.done() and not task.cancelled() and (error := task.exception()) is not None:  # a bug of ours
+            if not task.done() or task.cancelled():
+                continue  # late: stays listed
+            if (error := task.exception()) is not None:  # a bug of ours
                 self._metrics.errors.labels("settle").inc()
                 _log.error(
                     "settling a record failed: it stays listed",
                     message_id=results[index].record.message_id,
                     error=f"{type(error).__name__}: {error}",
                 )
-            done[index] = task.done() and not task.cancelled() and task.exception() is None and task.result()
+            else:
+                done[index] = task.result()
         self._metrics.deleted.inc(sum(done))  # by Lambda, once the function returns
         return batch_item_failures(((r.record.message_id, d) for r, d in zip(results, done, strict=True)), fifo=fifo)
 
