@@ -16,6 +16,7 @@ from tests.support.containers import keys
 from tests.support.images import docker_client
 from tests.support.rootfs import rootfs_image
 from watcher.config.schema import AwsConfig
+from watcher.handlers.container.handler import parse
 from watcher.handlers.container.runtimes.batch_staging import ENTRYPOINT, JOB_DIR, STAGING_FAILED, Staging
 from watcher.handlers.container.workspace import JobDir
 
@@ -37,7 +38,18 @@ def image() -> str:
 def staging(s3: Any, unique: str) -> Iterator[Staging]:
     bucket = f"stage-{unique}"
     s3.create_bucket(Bucket=bucket)
-    staging = Staging(AwsConfig(endpoint_url="http://127.0.0.1:4566"), bucket, "scratch")
+    options, problems = parse(
+        {
+            "runtime": "batch",
+            "command": "true",
+            "job_queue": "q",
+            "job_definition": "d",
+            "staging": f"s3://{bucket}/scratch",
+        }
+    )
+    assert options is not None, problems
+    staging = Staging(AwsConfig(endpoint_url="http://127.0.0.1:4566"), options)
+    assert staging.folder("job-0") == "scratch/.watcher/batch/job-0/"
     yield staging
     staging.close()
 

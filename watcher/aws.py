@@ -45,9 +45,9 @@ def credentials_for(aws: AwsConfig) -> dict[str, str]:
     return {}
 
 
-def client(aws: AwsConfig, service: str, *, pool: int = 10) -> Any:
-    """A blocking boto3 client (for the CLI and for calls made in threads)."""
+def client(aws: AwsConfig, service: str, *, pool: int = 10, config: BotoConfig | None = None) -> Any:
+    """A blocking boto3 client (for the CLI and for calls made in threads); ``config`` adds settings
+    (a signature version, say) to ours."""
     session = boto3.Session(profile_name=aws.profile, region_name=aws.region)
-    return session.client(
-        service, endpoint_url=aws.endpoint_url, config=botocore_config(pool=pool), **credentials_for(aws)
-    )
+    settings = botocore_config(pool=pool) if config is None else botocore_config(pool=pool).merge(config)
+    return session.client(service, endpoint_url=aws.endpoint_url, config=settings, **credentials_for(aws))

@@ -74,12 +74,10 @@ def _runs_on_batch(route: RouteConfig) -> bool:
 
 
 def _staging_of(options: Mapping[str, Any]) -> tuple[str, str]:
-    """Where a batch route's jobs are staged (watcher.handlers.container.runtimes.batch_staging): the
-    ``staging`` URI, else the first output, under ``.watcher/batch/``."""
-    where = options.get("staging")
-    if where is None:
-        first = options["output"][0] if isinstance(options["output"], list) else options["output"]
-        where = first["uri"] if isinstance(first, dict) else first
-    bucket, _, prefix = str(where).removeprefix("s3://").partition("/")
-    prefix = prefix.strip("/")
-    return bucket, f"{prefix}/.watcher/batch/" if prefix else ".watcher/batch/"
+    """Where a (valid) batch route's jobs are staged, as its runtime stages them."""
+    from watcher.handlers.container.handler import parse  # the container handler's code: batch routes only
+    from watcher.handlers.container.runtimes.batch_staging import staging_folder
+
+    parsed, _ = parse(options)
+    assert parsed is not None, "the configuration was validated"
+    return staging_folder(parsed)

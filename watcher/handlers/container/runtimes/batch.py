@@ -113,11 +113,7 @@ class BatchRuntime:
         endpoint = settings.get("batch_endpoint_url") or context.aws.endpoint_url
         self._aws = context.aws  # CloudWatch Logs: the worker's own endpoint
         self._batch_aws = dataclasses.replace(context.aws, endpoint_url=endpoint)
-        staging = parse_s3_uri(settings["staging"]) if settings.get("staging") else None
-        if staging is None:  # validated: without staging there is an output
-            first = options.outputs[0]
-            staging = (first.bucket, first.key_prefix)
-        self._staging = Staging(context.aws, *staging)
+        self._staging = Staging(context.aws, options)
         self._owner = {
             TAG_MANAGED: "true",
             TAG_HOST: socket.gethostname(),

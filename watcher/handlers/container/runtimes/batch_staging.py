@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from watcher.aws import botocore_config, credentials_for
+from watcher.aws import client
 from watcher.config.schema import AwsConfig
 from watcher.errors import PermanentError, RetryableError, error_code
+from watcher.handlers.container.options import ContainerOptions, parse_s3_uri
 from watcher.handlers.container.outputs import MAX_OUTPUT_ENTRIES
 from watcher.handlers.container.workspace import JobDir
 from watcher.records import JOB_LOG_FOLDER
@@ -88,7 +88,10 @@ put "$R/result.tar" "$result_url" || give_up "cannot upload the result"
 exit "$code"
 """
 
-SIGNED_SECONDS = 7 * 24 * 3600  # the longest a SigV4 pre-signed URL may live
+# The longest a SigV4 pre-signed URL may live. Signed with temporary credentials (a role's), it ends
+# with them, often within hours: a job left waiting longer fails its download (exit 70) and its unit
+# is retried with new URLs.
+SIGNED_SECONDS = 7 * 24 * 3600
 _OUTPUT = "job/output/"
 _MAX_EXIT_CODE_BYTES = 16
 
@@ -99,24 +102,29 @@ class Unpacked:
     refused: dict[str, int]  # entries under job/output/ not unpacked, by reason
 
 
+def staging_folder(options: ContainerOptions) -> tuple[str, str]:
+    """The bucket and the key prefix under which a batch route's jobs are staged: its ``staging``
+    URI, else its first output, then ``.watcher/batch/`` (``watcher render terraform`` grants it)."""
+    where = parse_s3_uri(options.runtime_options.get("staging"))
+    if where is None:  # validated: without staging there is an output
+        where = (options.outputs[0].bucket, options.outputs[0].key_prefix)
+    bucket, key_prefix = where
+    return bucket, f"{key_prefix}/{JOB_LOG_FOLDER}/batch/" if key_prefix else f"{JOB_LOG_FOLDER}/batch/"
+
+
 class Staging:
-    def __init__(self, aws: AwsConfig, bucket: str, key_prefix: str) -> None:
+    def __init__(self, aws: AwsConfig, options: ContainerOptions) -> None:
         self._aws = aws
-        self.bucket = bucket
-        self._folder = f"{key_prefix}/" if key_prefix else ""
+        self.bucket, self._folder = staging_folder(options)
         self._client: Any = None
 
     def _s3(self) -> Any:
         if self._client is None:  # SigV4, which pre-signed POST/PUT URLs of every region accept
-            session = boto3.Session(profile_name=self._aws.profile, region_name=self._aws.region)
-            config = botocore_config().merge(BotoConfig(signature_version="s3v4"))
-            self._client = session.client(
-                "s3", endpoint_url=self._aws.endpoint_url, config=config, **credentials_for(self._aws)
-            )
+            self._client = client(self._aws, "s3", config=BotoConfig(signature_version="s3v4"))
         return self._client
 
     def folder(self, job_name: str) -> str:
-        return f"{self._folder}{JOB_LOG_FOLDER}/batch/{job_name}/"
+        return f"{self._folder}{job_name}/"
 
     def stage(self, job: JobDir, job_name: str) -> dict[str, str]:
         """Upload the script and the input; return the entrypoint's URL variables."""
