@@ -164,7 +164,7 @@ data "aws_iam_policy_document" "worker" {
       sid       = "ReadBatchJobLogs"
       effect    = "Allow"
       actions   = ["logs:GetLogEvents"]
-      resources = ["arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/batch/job:log-stream:*"]
+      resources = [for g in var.batch_log_groups : "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:${g}:log-stream:*"]
     }
   }
 

@@ -96,6 +96,12 @@ variable "batch_staging_locations" {
   default = []
 }
 
+variable "batch_log_groups" {
+  description = "CloudWatch log groups the batch jobs write to (their job definitions' awslogs-group option; Batch's default is /aws/batch/job): logs:GetLogEvents on their streams, to keep a job's log when it hands back nothing."
+  type        = list(string)
+  default     = ["/aws/batch/job"]
+}
+
 variable "secrets_kms_key_arns" {
   description = "Customer-managed KMS keys that encrypt the referenced secrets or SecureString parameters: kms:Decrypt, only through Secrets Manager or SSM (kms:ViaService). Not needed for the AWS-managed keys aws/secretsmanager and aws/ssm, whose key policies already let every principal of the account use them through their service."
   type        = list(string)
