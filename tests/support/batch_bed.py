@@ -20,10 +20,8 @@ by tests/support/rootfs.py and cached: about 110 s the first time); moto never p
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,6 +34,7 @@ import pytest
 
 from tests.support.process import free_port
 from tests.support.rootfs import RootfsSpec, rootfs_image, watcher_home
+from tests.support.tool_venv import tool_venv
 from watcher.local import service
 
 MOTO_VERSION = "5.2.5"
@@ -44,33 +43,9 @@ JOB_IMAGE_SPEC = RootfsSpec(name="batch-job", packages=("curl", "python3"))
 REGION = "us-east-1"
 
 
-def moto_venv() -> Path:
-    venv = watcher_home() / "moto-batch-venv"
-    return venv
-
-
 def moto_server() -> Path:
     """The moto_server executable, installed on first use; raises when PyPI cannot give it."""
-    venv = moto_venv()
-    executable, stamp = venv / "bin" / "moto_server", venv / ".installed"
-    lock = watcher_home() / "moto-batch-venv.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        if executable.exists() and stamp.exists() and stamp.read_text().strip() == MOTO_VERSION:
-            return executable
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-        pip = subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"moto[server,batch]=={MOTO_VERSION}"],
-            timeout=900,
-            capture_output=True,
-            text=True,
-        )
-        if pip.returncode != 0:
-            raise RuntimeError(f"cannot install moto[server,batch]=={MOTO_VERSION} from PyPI:\n{pip.stderr[-3000:]}")
-        stamp.write_text(MOTO_VERSION)
-    return executable
+    return tool_venv("moto-batch-venv", f"moto[server,batch]=={MOTO_VERSION}", "moto_server")
 
 
 def client(endpoint: str, service_name: str) -> Any:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -33,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.tool_venv import locked
 from watcher.local import service
 
 BUILDER_VERSION = 1  # bump when the build steps change in a way the inputs do not show
@@ -158,18 +158,6 @@ def ensure_debootstrap() -> str:
     return "/usr/sbin/debootstrap"
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One builder at a time per name (two test sessions may start together)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def tarball_path(spec: RootfsSpec) -> Path:
     return cache_dir() / f"{spec.name}-{spec.rootfs_digest(debian_mirror(spec.suite))}.tar"
 
@@ -180,7 +168,7 @@ def rootfs_tarball(spec: RootfsSpec, log: Log | None = None) -> Path:
     target = tarball_path(spec)
     if target.exists():
         return target
-    with _locked(cache_dir() / f".{spec.name}.lock"):
+    with locked(cache_dir() / f".{spec.name}.lock"):
         if target.exists():  # built by someone else while we waited
             return target
         if os.geteuid() != 0:

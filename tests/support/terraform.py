@@ -8,28 +8,24 @@ WATCHER_TF_PLUGIN_DIR moves it), so the tests need no registry access."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.tool_venv import tool_venv
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy" / "terraform"
 FIXTURES = REPO / "tests" / "fixtures" / "terraform"
 PLUGIN_DIR = Path(os.environ.get("WATCHER_TF_PLUGIN_DIR", "/opt/tf-plugins"))
-WATCHER_HOME = Path(os.environ.get("WATCHER_HOME", Path.home() / ".cache" / "watcher"))
 CHECKOV_VERSION = "3.3.30"
-CHECKOV_VENV = WATCHER_HOME / "checkov-venv"
 
 MODULES = ("queue", "bucket-notifications", "worker-iam", "ecs-service", "wiring")
 EXAMPLES = ("basic", "ecs")
@@ -129,34 +125,7 @@ def renamed(text: str, unique: str) -> str:
 # ---- checkov ---------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def checkov() -> Path:
     """The checkov executable, installed from PyPI into its own virtualenv on first use (about 30 s;
     its pins clash with ours). Returns its path."""
-    executable = CHECKOV_VENV / "bin" / "checkov"
-    stamp = CHECKOV_VENV / ".installed"
-    with _locked(WATCHER_HOME / "checkov-venv.lock"):
-        if executable.exists() and stamp.exists() and stamp.read_text().strip() == CHECKOV_VERSION:
-            return executable
-        shutil.rmtree(CHECKOV_VENV, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(CHECKOV_VENV)], check=True, timeout=300)
-        pip = subprocess.run(
-            [str(CHECKOV_VENV / "bin" / "python"), "-m", "pip", "install", "-q", f"checkov=={CHECKOV_VERSION}"],
-            timeout=900,
-            capture_output=True,
-            text=True,
-        )
-        if pip.returncode != 0:
-            raise RuntimeError(f"cannot install checkov {CHECKOV_VERSION} from PyPI:\n{pip.stderr[-3000:]}")
-        stamp.write_text(CHECKOV_VERSION)
-    return executable
+    return tool_venv("checkov-venv", f"checkov=={CHECKOV_VERSION}", "checkov")

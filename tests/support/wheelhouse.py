@@ -14,7 +14,6 @@ Dockerfile itself knows nothing of it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import http.server
@@ -29,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.support.process import REPO
+from tests.support.tool_venv import locked
 from watcher.local import service
 
 
@@ -53,8 +53,7 @@ def wheelhouse(log: bool = True) -> Path:
     if (target / ".complete").exists():
         return target
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(root / ".lock"):
         if (target / ".complete").exists():
             return target
         started = time.monotonic()
