@@ -183,7 +183,7 @@ def main() -> int:
     parser.add_argument("--endpoint", default="http://127.0.0.1:4566")
     args = parser.parse_args()
     check_endpoint(args.endpoint)
-    runtime = args.runtime or ("docker" if shutil.which("docker") and docker_answers() else "process")
+    runtime = args.runtime or ("docker" if shutil.which("docker") and video_tools.docker_answers() else "process")
     if runtime == "docker":
         build_images.build()
     before = load_average()
@@ -230,16 +230,6 @@ def main() -> int:
     path.write_text(json.dumps(result, indent=2))
     print(f"results: {path.relative_to(REPO)}")
     return 0
-
-
-def docker_answers() -> bool:
-    try:
-        import docker
-
-        docker.from_env(timeout=5).ping()
-        return True
-    except Exception:
-        return False
 
 
 if __name__ == "__main__":

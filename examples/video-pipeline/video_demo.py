@@ -62,16 +62,6 @@ def shown(path: Path) -> str:
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
-def docker_answers() -> bool:
-    try:
-        import docker
-
-        docker.from_env(timeout=5).ping()
-        return True
-    except Exception:
-        return False
-
-
 def unit_text(line: dict[str, Any]) -> str:
     """One progress line: the route, the outcome, what the unit did."""
     route, key = line["route"], line.get("key", "")
@@ -134,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT, help=f"where to copy the results (default {OUT})")
     args = parser.parse_args(argv)
     clock = Clock()
-    runtime = args.runtime if args.runtime != "auto" else ("docker" if docker_answers() else "process")
+    runtime = args.runtime if args.runtime != "auto" else ("docker" if video_tools.docker_answers() else "process")
     print(f"== make demo-video: video -> frames -> faces -> report (jobs run with runtime: {runtime})")
     setup: dict[str, float] = {}
     with ThreadPoolExecutor(max_workers=1) as pool:

@@ -68,6 +68,17 @@ def ensure(say: Callable[[str], None] | None = None) -> Path:
     return venv_dir() / "bin"
 
 
+def docker_answers() -> bool:
+    """Whether a Docker engine answers here (the pipeline's images run on it), within 5 s."""
+    try:
+        import docker
+
+        docker.from_env(timeout=5).ping()
+        return True
+    except Exception:
+        return False
+
+
 def host_path() -> str:
     """PATH for a worker whose jobs run as host processes: the virtualenv's tools first."""
     return f"{ensure()}{os.pathsep}{os.environ.get('PATH', os.defpath)}"
