@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,3 +114,24 @@ def keys(s3: Any, bucket: str, prefix: str = "") -> list[str]:
 
 def read(s3: Any, bucket: str, key: str) -> str:
     return str(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
+
+
+def checksum_outputs(s3: Any, bucket: str, content: bytes) -> str:
+    """Assert what the checksum fixture script (tests/fixtures/scripts) leaves under ``results/`` for
+    ``in put/file 1.txt`` holding ``content``, whatever the runtime; the job's request id."""
+    found = keys(s3, bucket, "results/")
+    request_id = found[0].split("/")[1]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+    folder = f"results/{request_id}"
+    assert found == [
+        f"{folder}/.watcher/log.txt",
+        f"{folder}/file 1.txt.sha256",
+        f"{folder}/stats/contract.txt",
+        f"{folder}/stats/event.json",
+        f"{folder}/stats/greeting.txt",
+        f"{folder}/stats/lines.txt",
+        f"{folder}/stats/request_id.txt",
+    ]
+    assert read(s3, bucket, f"{folder}/file 1.txt.sha256").strip() == hashlib.sha256(content).hexdigest()
+    assert read(s3, bucket, f"{folder}/stats/lines.txt").strip() == "3"
+    return request_id
