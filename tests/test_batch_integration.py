@@ -60,6 +60,7 @@ def batch_route(name: str, bed: BatchBed, queue: str, work_dir: Path, **options:
         job_queue=queue,
         job_definition=bed.job_definition,
         batch_endpoint_url=bed.endpoint,
+        logs_endpoint_url=bed.endpoint,  # moto serves both; LocalStack (aws.endpoint_url) serves S3 and SQS
         poll_max_seconds=1,
         **options,
     )

@@ -64,8 +64,10 @@ def test_staging_defaults_to_the_output_and_is_required_without_one() -> None:
 
 
 def test_endpoint_poll_interval_and_batchs_reserved_names_are_checked() -> None:
-    assert problems(batch_endpoint_url="localhost:5000", poll_max_seconds=0, environment={"AWS_BATCH_X": "1"}) == [
+    wrong = {"batch_endpoint_url": "localhost:5000", "logs_endpoint_url": "logs", "poll_max_seconds": 0}
+    assert problems(**wrong, environment={"AWS_BATCH_X": "1"}) == [
         ".batch_endpoint_url: must be an http(s) URL",
+        ".logs_endpoint_url: must be an http(s) URL",
         ".poll_max_seconds: must be a number of seconds from 1 to 600",
         ".environment.AWS_BATCH_X: names starting with AWS_BATCH are Batch's",
     ]

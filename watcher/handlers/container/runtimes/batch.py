@@ -1,7 +1,8 @@
 """The ``batch`` runtime: each job is an AWS Batch job, for work too heavy or too long for the host.
 
 Options: ``job_queue`` and ``job_definition`` (names or ARNs; the job definition names the image),
-``staging`` (an S3 URI; default: the first output), ``batch_endpoint_url``, ``poll_max_seconds``;
+``staging`` (an S3 URI; default: the first output), ``batch_endpoint_url`` and ``logs_endpoint_url``
+(Batch's and CloudWatch Logs' endpoints, each its own: default ``aws.endpoint_url``), ``poll_max_seconds``;
 the common ``cpus`` and ``memory`` become the job's VCPU and MEMORY overrides.
 
 A job: the script and input are staged in S3 by the worker (watcher.handlers.container.runtimes.
@@ -48,7 +49,7 @@ from watcher.handlers.container.workspace import JobDir, mount_namespace
 from watcher.logs import get_logger
 
 _log = get_logger("watcher.handlers.container")
-FIELDS = ("job_queue", "job_definition", "staging", "batch_endpoint_url", "poll_max_seconds")
+FIELDS = ("job_queue", "job_definition", "staging", "batch_endpoint_url", "logs_endpoint_url", "poll_max_seconds")
 _DOCKER_ONLY = ("image", "network", "user", "pull", "registry_auth", "pids_limit")
 ACTIVE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 TAG_MANAGED, TAG_HOST, TAG_NAMESPACE, TAG_AREA = "watcher:managed", "watcher:host", "watcher:mnt", "watcher:area"
@@ -76,9 +77,10 @@ def validate(options: Mapping[str, Any]) -> list[str]:
         problems.append(f".staging: must be an S3 URI such as s3://bucket/staging/ (got {staging!r})")
     elif staging is None and not options.get("output"):
         problems.append(".staging: required for the batch runtime when the route has no output")
-    endpoint = options.get("batch_endpoint_url")
-    if endpoint is not None and not (isinstance(endpoint, str) and re.match(r"^https?://[^/]", endpoint)):
-        problems.append(".batch_endpoint_url: must be an http(s) URL")
+    for name in ("batch_endpoint_url", "logs_endpoint_url"):
+        endpoint = options.get(name)
+        if endpoint is not None and not (isinstance(endpoint, str) and re.match(r"^https?://[^/]", endpoint)):
+            problems.append(f".{name}: must be an http(s) URL")
     poll = options.get("poll_max_seconds", 30)
     if isinstance(poll, bool) or not isinstance(poll, int | float) or not 1 <= poll <= 600:
         problems.append(".poll_max_seconds: must be a number of seconds from 1 to 600")
@@ -110,9 +112,11 @@ class BatchRuntime:
         self._route, self._area = context.route, context.area
         self._queue, self._definition = str(settings["job_queue"]), str(settings["job_definition"])
         self._poll_max = float(settings.get("poll_max_seconds", 30))
-        endpoint = settings.get("batch_endpoint_url") or context.aws.endpoint_url
-        self._aws = context.aws  # CloudWatch Logs: the worker's own endpoint
-        self._batch_aws = dataclasses.replace(context.aws, endpoint_url=endpoint)
+        self._aws = context.aws
+        self._endpoints = {  # a Batch VPC or FIPS endpoint does not serve CloudWatch Logs
+            "batch": settings.get("batch_endpoint_url") or context.aws.endpoint_url,
+            "logs": settings.get("logs_endpoint_url") or context.aws.endpoint_url,
+        }
         self._staging = Staging(context.aws, options)
         self._owner = {
             TAG_MANAGED: "true",
@@ -125,7 +129,7 @@ class BatchRuntime:
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
-            aws = self._batch_aws if service == "batch" else self._aws
+            aws = dataclasses.replace(self._aws, endpoint_url=self._endpoints[service])
             self._clients[service] = client(aws, service, pool=32)
         return self._clients[service]
 
@@ -161,7 +165,7 @@ class BatchRuntime:
     async def run(self, spec: JobSpec) -> JobResult:
         name = _NAME_UNSAFE.sub("-", f"watcher-{self._route}-{spec.job.root.name}-{secrets.token_hex(3)}")[:128]
         submitting: asyncio.Future[str] | None = None
-        ended: list[bool] = []
+        ended = False
         try:
             urls = await run_blocking(self._staging.stage, spec.job, name)
             request = self._request(name, spec, {**spec.environment, **urls})
@@ -169,7 +173,9 @@ class BatchRuntime:
             submitting = asyncio.ensure_future(run_control(self._submit, request))
             job_id = await asyncio.shield(submitting)
             structlog.contextvars.bind_contextvars(batch_job_id=job_id)
-            return await self._follow(job_id, name, spec, ended)
+            job, timed_out = await self._follow(job_id, spec)
+            ended = True
+            return await self._result(job, name, spec, timed_out)
         finally:
             await shielded(self._clean_up(submitting, ended, name))
 
@@ -213,9 +219,10 @@ class BatchRuntime:
     def _terminate(self, job_id: str, reason: str) -> None:
         self._call("terminate the job", "terminate_job", jobId=job_id, reason=reason)
 
-    async def _follow(self, job_id: str, name: str, spec: JobSpec, ended: list[bool]) -> JobResult:
+    async def _follow(self, job_id: str, spec: JobSpec) -> tuple[dict[str, Any], bool]:
         """Poll until the job ends (1 s, then 1.5 times longer each time, up to ``poll_max_seconds``);
-        terminate it when it has been RUNNING for longer than its timeout."""
+        terminate it when it has been RUNNING for longer than its timeout. The job, and whether it
+        timed out."""
         loop = asyncio.get_running_loop()
         interval, deadline, timed_out, failures = _FIRST_POLL_SECONDS, None, False, 0
         while True:
@@ -239,8 +246,7 @@ class BatchRuntime:
             pause = interval if deadline is None else max(0.0, min(interval, deadline - loop.time()))
             await asyncio.sleep(pause)
             interval = min(interval * 1.5, self._poll_max)
-        ended.append(True)
-        return await self._result(job, name, spec, timed_out)
+        return job, timed_out
 
     async def _wait_ended(self, job_id: str) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
@@ -283,7 +289,7 @@ class BatchRuntime:
             + (f"; its log: {group} {stream}" if stream else "")
         )
 
-    async def _clean_up(self, submitting: asyncio.Future[str] | None, ended: list[bool], name: str) -> None:
+    async def _clean_up(self, submitting: asyncio.Future[str] | None, ended: bool, name: str) -> None:
         """Terminate a job that has not ended (the unit was cancelled or failed), then delete what
         was staged for it."""
         job_id = None
