@@ -39,15 +39,20 @@ async def settle_failure(
     dead_letter: Callable[[], Awaitable[Mapping[str, Any] | None]],
     delay: Callable[[int], Awaitable[bool]],
     max_receive_count: Callable[[], Awaitable[int | None]],
+    delete_source: Callable[[], Awaitable[bool]] | None = None,
 ) -> bool:
     """Settle a message whose outcome is ``permanent`` or ``retry``; True when it was dead-lettered.
 
     ``dead_letter()`` sends it to the DLQ and returns the fields its line adds (``dlq_url``...), or
-    None when it could not; ``delay(seconds)`` changes its visibility and says whether it did."""
+    None when it could not; then, counted as dead-lettered, ``delete_source()`` deletes it from its
+    queue (the worker's; Lambda deletes what the answer does not list). ``delay(seconds)`` changes
+    its visibility and says whether it did."""
     if outcome.status == "permanent":
         sent = await dead_letter()
         if sent is not None:
             metrics.dead_lettered.inc()
+            if delete_source is not None:
+                sent = {**sent, "deleted_from_source": await delete_source()}
             _log.warning("message dead-lettered", reason=outcome.reason, failed_route=outcome.route, **sent)
             return True
         _log.error("could not dead-letter the message; it will be retried", reason=outcome.reason)

@@ -281,9 +281,11 @@ class Worker:
                 outcome=outcome,
                 receive_count=receive_count,
             )
-            if not await send_to_dead_letter_queue(self._sqs, request, self.metrics):
-                return None
-            return {"dlq_url": self._dlq_url, "deleted_from_source": await deleter.delete(message_id, receipt)}
+            sent = await send_to_dead_letter_queue(self._sqs, request, self.metrics)
+            return {"dlq_url": self._dlq_url} if sent else None
+
+        async def delete_source() -> bool:
+            return await deleter.delete(message_id, receipt)
 
         async def delay(seconds: int) -> bool:
             return await change_visibility(self._sqs, queue.url, receipt, seconds, self.metrics, message_id)
@@ -299,6 +301,7 @@ class Worker:
             dead_letter=dead_letter,
             delay=delay,
             max_receive_count=max_receive_count,
+            delete_source=delete_source,
         )
 
     async def _hand_back(self, message: dict[str, Any]) -> None:
