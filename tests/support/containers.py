@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -135,3 +136,19 @@ def checksum_outputs(s3: Any, bucket: str, content: bytes) -> str:
     assert read(s3, bucket, f"{folder}/file 1.txt.sha256").strip() == hashlib.sha256(content).hexdigest()
     assert read(s3, bucket, f"{folder}/stats/lines.txt").strip() == "3"
     return request_id
+
+
+def exit_code_outcomes(worker: WatcherProcess, dead_letters: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Assert the exit-code routes' story, whatever the runtime: route ``strict`` (exit 3, listed in
+    ``permanent_exit_codes``) tried once and dead-lettered by the worker with its reason, ``flaky``
+    (exit 1) retried until the queue's redrive; the dead letters by object key."""
+    strict = [line for line in worker.units() if line["route"] == "strict"]
+    flaky = [line for line in worker.units() if line["route"] == "flaky"]
+    assert [(line["outcome"], line["exit_code"]) for line in strict] == [("permanent", 3)]  # tried once
+    assert [(line["outcome"], line["exit_code"]) for line in flaky] == [("retry", 1), ("retry", 1)]
+    by_key = {json.loads(m["Body"])["Records"][0]["s3"]["object"]["key"]: m for m in dead_letters}
+    assert by_key["strict/bad.csv"]["MessageAttributes"]["watcher.error"]["StringValue"] == (
+        "route strict: script exited with code 3 (listed in permanent_exit_codes); "
+        "output ends with: 'rejecting strict/bad.csv\\n'"
+    )
+    return by_key
