@@ -10,12 +10,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
-import structlog
 
 from watcher.app import parse_config
 from watcher.dispatch import Dispatcher
 from watcher.errors import PermanentError, RetryableError
 from watcher.handlers.registry import create_handler
+from watcher.logs import bind_log_fields, log_fields
 from watcher.metrics import Metrics
 from watcher.routing import Unit
 from watcher.sqs import QueueInfo
@@ -33,7 +33,7 @@ async def ok(unit: Unit, options: Mapping[str, Any]) -> None:
 
 
 async def capture_context(unit: Unit, options: Mapping[str, Any]) -> None:
-    contexts.append(structlog.contextvars.get_contextvars())
+    contexts.append(log_fields())
 
 
 async def slow(unit: Unit, options: Mapping[str, Any]) -> None:
@@ -166,13 +166,10 @@ async def test_a_message_with_nothing_to_do_is_ok() -> None:
 async def test_units_log_with_their_context(records: int) -> None:
     contexts.clear()
     d, _ = dispatcher(("r", "in/", "capture_context", None))
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(message_id="m-7", receive_count=2)
-    try:
-        outcome = await d.process(body(*[f"in/{i}.csv" for i in range(records)]), "m-7", 2)
-        left = structlog.contextvars.get_contextvars()
-    finally:
-        structlog.contextvars.clear_contextvars()
+    # The test's task runs in its own copy of the context: what is bound here ends with it.
+    bind_log_fields(message_id="m-7", receive_count=2)
+    outcome = await d.process(body(*[f"in/{i}.csv" for i in range(records)]), "m-7", 2)
+    left = log_fields()
     if records == 1:
         # One unit runs in the caller's task and leaves its summary there, for the caller's one line.
         assert left == {
@@ -301,12 +298,9 @@ def sqs_message(message_id: str, key: str) -> dict[str, Any]:
 
 
 async def handle(worker: Worker, messages: list[dict[str, Any]]) -> list[asyncio.Task[None]]:
-    """What a poller does: take the slots, then track and start one task per message."""
+    """What a poller does: take the slots, then start one task per message."""
     assert await worker.capacity.acquire_up_to(len(messages)) == len(messages)
-    assert worker._keeper is not None
-    for message in messages:
-        worker._keeper.track(message["MessageId"], message["ReceiptHandle"])
-    return [asyncio.create_task(worker._handle_message(m)) for m in messages]
+    return worker._start(messages)
 
 
 async def test_a_done_message_frees_its_slot_before_the_delete_returns_a_failed_one_after_its_backoff() -> None:

@@ -8,7 +8,7 @@ import copy
 import json
 from functools import cache
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from tests.support.fixtures import load_fixture_json as _load_fixture_json
 from watcher.envelope import parse_body
 from watcher.errors import MessageFormatError
+from watcher.records import decode_key
 
 
 @cache
@@ -144,3 +145,33 @@ def test_a_key_encoded_the_way_aws_encodes_it_decodes_to_the_original(key: str) 
     assert parse_body(notification_with_key(encoded)).records[0].key == key
     assert parse_body(eventbridge_with_key(encoded)).records[0].key == key
     assert parse_body(notification_with_key(encoded), raw_keys=True).records[0].key == encoded
+
+
+def _unquote_plus_or_error(text: str) -> str:
+    try:
+        return unquote_plus(text, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        return "<UnicodeDecodeError>"
+
+
+def _decode_key_or_error(text: str) -> str:
+    try:
+        return decode_key(text)
+    except UnicodeDecodeError:
+        return "<UnicodeDecodeError>"
+
+
+# Escapes, half escapes, pluses, ASCII and not: decode_key's shortcut for ASCII keys must agree with
+# unquote_plus on all of it, malformed UTF-8 included.
+_KEY_PIECES = st.sampled_from(
+    ["a", "/", "+", " ", "%", "%2", "%2B", "%20", "%25", "%C3", "%A9", "%e2%82", "%AC", "é", "€", "\x7f"]
+)
+
+
+@fuzz
+@given(st.lists(_KEY_PIECES, max_size=20).map("".join) | st.text(max_size=60))
+@example("caf%C3%A9+daily%20report%2B1.csv")
+@example("caf%C3")
+@example("caf%C3é")
+def test_decode_key_agrees_with_unquote_plus(raw: str) -> None:
+    assert _decode_key_or_error(raw) == _unquote_plus_or_error(raw)

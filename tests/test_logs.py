@@ -5,9 +5,11 @@ fresh interpreter: configure_logging sets process-wide state."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.support.process import REPO
@@ -73,3 +75,54 @@ def test_a_registered_secret_is_masked_wherever_its_value_appears() -> None:
     assert lines[0]["url"] == "https://x/?k=***" and lines[0]["detail"] == ["a", "***"]
     assert "ValueError: refused ***" in lines[1]["exception"]
     assert lines[2]["logger"] == "botocore.x" and lines[2]["level"] == "warning"
+
+
+def test_timestamps_are_utc_with_microseconds_and_the_current_time() -> None:
+    lines = run(
+        """
+        import time
+        log.info("first")
+        time.sleep(1.1)  # into another second: the cached date and time must move on
+        log.info("second")
+        """
+    )
+    stamps = [line["timestamp"] for line in lines]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp) for stamp in stamps), stamps
+    first, second = (datetime.fromisoformat(stamp.replace("Z", "+00:00")) for stamp in stamps)
+    assert abs((datetime.now(UTC) - second).total_seconds()) < 30
+    assert 1.1 <= (second - first).total_seconds() < 10
+
+
+def test_bound_fields_reach_later_lines_of_the_task_and_of_tasks_it_starts_not_earlier_ones() -> None:
+    lines = run(
+        """
+        import asyncio
+        from watcher.logs import bind_log_fields
+
+        async def child(name):
+            await asyncio.sleep(0.05)
+            log.info(name)
+
+        async def message():
+            bind_log_fields(message_id="m-1", route="a")
+            early = asyncio.create_task(child("started before the unit's fields"))
+            bind_log_fields(route="b", outcome="ok")
+            late = asyncio.create_task(child("started after"))
+            await asyncio.gather(early, late)
+            log.info("own field wins", outcome="retry")
+            logging.getLogger("botocore.x").warning("library line")
+
+        asyncio.run(message())
+        log.info("outside the task")
+        """
+    )
+    by_event = {line.pop("event"): line for line in lines}
+    fields = {"message_id", "route", "outcome"}
+    seen = {event: {k: v for k, v in line.items() if k in fields} for event, line in by_event.items()}
+    assert seen == {
+        "started before the unit's fields": {"message_id": "m-1", "route": "a"},
+        "started after": {"message_id": "m-1", "route": "b", "outcome": "ok"},
+        "own field wins": {"message_id": "m-1", "route": "b", "outcome": "retry"},
+        "library line": {"message_id": "m-1", "route": "b", "outcome": "ok"},
+        "outside the task": {},
+    }

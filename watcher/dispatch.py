@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
 from prometheus_client import Counter, Histogram
 
 from watcher.blocking import shielded
@@ -23,7 +22,7 @@ from watcher.envelope import SKIP_NOT_SELECTED, Skip, parse_body
 from watcher.errors import MessageFormatError, PermanentError, RetryableError
 from watcher.handlers.base import Handler
 from watcher.idempotency.gate import IdempotencyGate
-from watcher.logs import get_logger, log_enabled
+from watcher.logs import bind_log_fields, get_logger, log_enabled
 from watcher.metrics import Metrics
 from watcher.outcome import MessageOutcome, Status, UnitResult, bounded, combine
 from watcher.records import S3Record
@@ -147,9 +146,7 @@ class Dispatcher:
         With an idempotency store, the unit runs only if its claim is taken."""
         route = unit.route
         started = time.perf_counter()
-        structlog.contextvars.bind_contextvars(
-            bucket=unit.record.bucket, key=unit.record.key, route=route.name, handler=route.handler.type
-        )
+        bind_log_fields(bucket=unit.record.bucket, key=unit.record.key, route=route.name, handler=route.handler.type)
         owner: str | None = None
         if self._idempotency is not None:
             gate = await self._idempotency.enter(unit, force=force)
@@ -209,7 +206,7 @@ class Dispatcher:
         if result.skipped is not None:
             summary.update(skipped=result.skipped, skipped_detail=result.detail)
         if not own_line:
-            structlog.contextvars.bind_contextvars(**summary)
+            bind_log_fields(**summary)
         elif log_enabled(level := logging.INFO if result.status == "ok" else logging.WARNING):
             _log.log(level, "unit finished", **summary)
         return result

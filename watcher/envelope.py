@@ -113,20 +113,20 @@ def _parse_s3_notification(records: Any, *, raw_keys: bool) -> ParsedMessage:
 
 
 def _parse_s3_record(index: int, record: Any, *, raw_keys: bool) -> S3Record:
-    where = f"Records[{index}]"
+    # Field paths are passed as (index, path) and formatted only for an error: this runs per record.
     if not isinstance(record, dict):
-        raise MessageFormatError(f"{where} is not an object")
+        raise MessageFormatError(f"{_at(index, '')} is not an object")
     version = record.get("eventVersion")
     if not isinstance(version, str) or not version.startswith("2."):
-        raise MessageFormatError(f"{where}.eventVersion {version!r} is not 2.x")
-    s3 = _mapping(record.get("s3"), f"{where}.s3")
-    bucket = _mapping(s3.get("bucket"), f"{where}.s3.bucket")
-    obj = _mapping(s3.get("object"), f"{where}.s3.object")
+        raise MessageFormatError(f"{_at(index, '.eventVersion')} {version!r} is not 2.x")
+    s3 = _mapping(record.get("s3"), index, ".s3")
+    bucket = _mapping(s3.get("bucket"), index, ".s3.bucket")
+    obj = _mapping(s3.get("object"), index, ".s3.object")
     return S3Record(
-        bucket=_text(bucket.get("name"), f"{where}.s3.bucket.name"),
-        key=_key(obj.get("key"), f"{where}.s3.object.key", raw_keys=raw_keys),
-        event_name=_text(record.get("eventName"), f"{where}.eventName"),
-        size=_optional_int(obj.get("size"), f"{where}.s3.object.size"),
+        bucket=_text(bucket.get("name"), index, ".s3.bucket.name"),
+        key=_key(obj.get("key"), index, ".s3.object.key", raw_keys=raw_keys),
+        event_name=_text(record.get("eventName"), index, ".eventName"),
+        size=_optional_int(obj.get("size"), index, ".s3.object.size"),
         etag=_optional_text(obj.get("eTag")),
         version_id=_optional_text(obj.get("versionId")),
         sequencer=_optional_text(obj.get("sequencer")),
@@ -138,10 +138,10 @@ def _parse_s3_record(index: int, record: Any, *, raw_keys: bool) -> S3Record:
 
 
 def _parse_eventbridge(event: dict[str, Any], *, raw_keys: bool) -> S3Record:
-    detail = _mapping(event.get("detail"), "detail")
-    bucket = _mapping(detail.get("bucket"), "detail.bucket")
-    obj = _mapping(detail.get("object"), "detail.object")
-    detail_type = _text(event.get("detail-type"), "detail-type")
+    detail = _mapping(event.get("detail"), None, "detail")
+    bucket = _mapping(detail.get("bucket"), None, "detail.bucket")
+    obj = _mapping(detail.get("object"), None, "detail.object")
+    detail_type = _text(event.get("detail-type"), None, "detail-type")
     event_name = _EVENTBRIDGE_TYPES.get(detail_type, f"EventBridge:{detail_type}")
     if event_name == "ObjectCreated":
         reason = detail.get("reason")
@@ -150,11 +150,11 @@ def _parse_eventbridge(event: dict[str, Any], *, raw_keys: bool) -> S3Record:
         deletion = detail.get("deletion-type")
         event_name += ":DeleteMarkerCreated" if deletion == "Delete Marker Created" else ":Delete"
     return S3Record(
-        bucket=_text(bucket.get("name"), "detail.bucket.name"),
+        bucket=_text(bucket.get("name"), None, "detail.bucket.name"),
         # EventBridge encodes keys like S3 notifications do; the raw_keys switch covers stores that don't.
-        key=_key(obj.get("key"), "detail.object.key", raw_keys=raw_keys),
+        key=_key(obj.get("key"), None, "detail.object.key", raw_keys=raw_keys),
         event_name=event_name,
-        size=_optional_int(obj.get("size"), "detail.object.size"),
+        size=_optional_int(obj.get("size"), None, "detail.object.size"),
         etag=_optional_text(obj.get("etag")),
         version_id=_optional_text(obj.get("version-id")),
         sequencer=_optional_text(obj.get("sequencer")),
@@ -165,37 +165,42 @@ def _parse_eventbridge(event: dict[str, Any], *, raw_keys: bool) -> S3Record:
     )
 
 
-def _mapping(value: Any, where: str) -> dict[str, Any]:
+def _at(index: int | None, path: str) -> str:
+    """A field's place in the message: ``Records[0].s3.object.key``, or the path as is."""
+    return path if index is None else f"Records[{index}]{path}"
+
+
+def _mapping(value: Any, index: int | None, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise MessageFormatError(f"{where} is missing or not an object")
+        raise MessageFormatError(f"{_at(index, path)} is missing or not an object")
     return value
 
 
-def _text(value: Any, where: str) -> str:
+def _text(value: Any, index: int | None, path: str) -> str:
     if not isinstance(value, str) or not value:
-        raise MessageFormatError(f"{where} is missing or not a string")
+        raise MessageFormatError(f"{_at(index, path)} is missing or not a string")
     return value
 
 
-def _key(value: Any, where: str, *, raw_keys: bool) -> str:
-    raw = _text(value, where)
+def _key(value: Any, index: int | None, path: str, *, raw_keys: bool) -> str:
+    raw = _text(value, index, path)
     if raw_keys:
         return raw
     try:
         return decode_key(raw)
     except UnicodeDecodeError:
-        raise MessageFormatError(f"{where} {raw[:200]!r} is not valid percent-encoded UTF-8") from None
+        raise MessageFormatError(f"{_at(index, path)} {raw[:200]!r} is not valid percent-encoded UTF-8") from None
 
 
 def _optional_text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _optional_int(value: Any, where: str) -> int | None:
+def _optional_int(value: Any, index: int | None, path: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise MessageFormatError(f"{where} {value!r} is not an integer")
+        raise MessageFormatError(f"{_at(index, path)} {value!r} is not an integer")
     return value
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -24,6 +26,31 @@ SECRET_NAME = re.compile(r"token|secret|password|passwd|credential|api_?key|acce
 MASK = "***"
 _secret_names: dict[str, bool] = {}  # field name -> whether it names a secret (a small vocabulary)
 _level = logging.NOTSET  # the lowest level written, once configured
+# The fields bound for this task's lines (message, unit, handler): one dict, replaced on each bind.
+_fields: ContextVar[dict[str, Any] | None] = ContextVar("watcher_log_fields", default=None)
+
+
+def bind_log_fields(**fields: Any) -> None:
+    """Add fields to every later line of this task and of the tasks it starts, as structlog's
+    ``bind_contextvars`` does. They live in one context variable holding a dict, copied on write (a
+    task started earlier keeps what it saw): the worker binds nine fields per message, and one
+    variable costs a third of nine."""
+    current = _fields.get()
+    _fields.set({**current, **fields} if current else fields)
+
+
+def log_fields() -> dict[str, Any]:
+    """What this task's lines carry besides their own fields: ours, and structlog's context
+    variables (which a ``python`` handler may bind too)."""
+    return {**(_fields.get() or {}), **structlog.contextvars.get_contextvars()}
+
+
+def _merge_fields(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    fields = _fields.get()
+    if fields:
+        for key, value in fields.items():
+            event_dict.setdefault(key, value)  # the line's own fields win
+    return event_dict
 
 
 def register_secret(value: str) -> None:
@@ -63,8 +90,12 @@ def _mask_processor(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDi
     # On every line: only a secret's name, a nested value (names inside) or, once secrets are
     # registered, a string needs a look; everything else is left as it is.
     strings = bool(_secrets)
+    known = _secret_names
     for key, value in event_dict.items():
-        if _is_secret_name(key):
+        secret = known.get(key)  # inlined _is_secret_name: this loop runs for every field of every line
+        if secret is None:
+            secret = _is_secret_name(key)
+        if secret:
             event_dict[key] = MASK
         elif isinstance(value, _NESTED) or (strings and isinstance(value, str)):
             event_dict[key] = _mask(value)
@@ -88,13 +119,34 @@ def _json_text(event_dict: EventDict, **_: Any) -> str:
     return _json_bytes(event_dict).decode("utf-8")
 
 
+class UtcTimestamp:
+    """A processor: ``timestamp`` as ``2026-11-30T07:49:46.318640Z`` (always six digits of
+    microseconds). The date and time are formatted once per second: structlog's ISO stamper builds
+    and formats a timezone-aware datetime on every line, twice the cost, on the worker's one line
+    per message."""
+
+    def __init__(self, key: str = "timestamp") -> None:
+        self._key = key
+        self._second: tuple[int, str] = (-1, "")  # one tuple, swapped whole: safe across threads
+
+    def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        now = time.time()
+        second = int(now)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        event_dict[self._key] = f"{cached[1]}.{int((now - second) * 1_000_000):06d}Z"
+        return event_dict
+
+
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     """Configure structlog and the stdlib root logger to write one event per line to stdout."""
     global _level
     use_console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
     _level = logging.getLevelName(level.upper())
-    timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
-    ours: list[Processor] = [structlog.contextvars.merge_contextvars, structlog.processors.add_log_level, timestamper]
+    timestamper = UtcTimestamp()
+    merge: list[Processor] = [_merge_fields, structlog.contextvars.merge_contextvars]
+    ours: list[Processor] = [*merge, structlog.processors.add_log_level, timestamper]
     if use_console:
         ours += [_mask_processor, structlog.dev.ConsoleRenderer(colors=True), _final_mask]
         factory: Any = structlog.WriteLoggerFactory(sys.stdout)
@@ -114,7 +166,7 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     )
     # Libraries log through the standard logging module: rendered the same way, with their name.
     foreign: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
+        *merge,
         structlog.processors.add_log_level,
         timestamper,
         structlog.stdlib.ExtraAdder(),

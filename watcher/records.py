@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import quote_plus, unquote_plus, unquote_to_bytes
 
 # Container jobs write their logs under a ".watcher/" folder next to their outputs; no route takes
 # a key under such a folder as input (watcher.routing), so a job log never triggers anything.
@@ -21,6 +21,8 @@ def decode_key(raw_key: str) -> str:
     AWS writes a space as ``+``, LocalStack as ``%20``; ``unquote_plus`` handles both,
     and a literal plus arrives as ``%2B``. Decoding happens exactly once.
     """
+    if raw_key.isascii():  # as S3 sends keys: what unquote_plus does then, without its splitting
+        return unquote_to_bytes(raw_key.replace("+", " ")).decode("utf-8", "strict")
     return unquote_plus(raw_key, encoding="utf-8", errors="strict")
 
 

@@ -6,9 +6,11 @@ skipped with a reason (``folder_marker``, ``job_log``, ``event_type``, ``no_rout
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
+from fnmatch import translate
+from functools import lru_cache
 
 from watcher.config.schema import RouteConfig
 from watcher.envelope import SKIP_EVENT_TYPE, SKIP_FOLDER_MARKER, SKIP_JOB_LOG, SKIP_NO_ROUTE, Skip
@@ -47,8 +49,13 @@ def location_matches(route: RouteConfig, record: S3Record) -> bool:
 
 
 def event_matches(route: RouteConfig, record: S3Record) -> bool:
-    event_type = record.event_type
-    return any(fnmatchcase(event_type, pattern) for pattern in route.events)
+    return _events_pattern(route.events).match(record.event_type) is not None
+
+
+@lru_cache(maxsize=256)
+def _events_pattern(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """A route's event patterns (``fnmatchcase`` globs) as one compiled regular expression."""
+    return re.compile("|".join(f"(?:{translate(pattern)})" for pattern in patterns) or "(?!)")
 
 
 def match_routes(record: S3Record, routes: Sequence[RouteConfig]) -> tuple[list[RouteConfig], Skip | None]:

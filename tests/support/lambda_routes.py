@@ -17,9 +17,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-import structlog
-
 from watcher.errors import PermanentError, RetryableError
+from watcher.logs import log_fields
 from watcher.routing import Unit
 
 _clients: dict[tuple[str | None, str], Any] = {}
@@ -39,7 +38,7 @@ def _sqs(options: Mapping[str, Any]) -> Any:
 
 
 def seen(unit: Unit) -> dict[str, Any]:
-    context = structlog.contextvars.get_contextvars()
+    context = log_fields()
     return {
         "route": unit.route.name,
         "key": unit.record.key,

@@ -19,11 +19,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import structlog
-
 from watcher.dispatch import Dispatcher
 from watcher.lambda_.records import SqsRecord
-from watcher.logs import get_logger
+from watcher.logs import bind_log_fields, get_logger
 from watcher.metrics import Metrics
 from watcher.outcome import MessageOutcome
 from watcher.settle_policy import log_message_done
@@ -96,7 +94,7 @@ class BatchRun:
         metrics.in_flight.inc()
         if record.sent_timestamp_ms is not None:
             metrics.lag.observe(max(0.0, time.time() - record.sent_timestamp_ms / 1000))
-        structlog.contextvars.bind_contextvars(message_id=record.message_id, receive_count=record.receive_count)
+        bind_log_fields(message_id=record.message_id, receive_count=record.receive_count)
         gave_up = False
         try:
             outcome = await self._dispatcher.process(

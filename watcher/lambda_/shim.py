@@ -16,8 +16,6 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any, Protocol
 
-import structlog
-
 from watcher.app import App
 from watcher.config.schema import Config, LambdaConfig
 from watcher.errors import ConfigError
@@ -27,7 +25,7 @@ from watcher.lambda_.emf import EmfWriter
 from watcher.lambda_.queues import Queues
 from watcher.lambda_.records import records_of
 from watcher.lambda_.settle import Settler
-from watcher.logs import configure_logging, get_logger
+from watcher.logs import bind_log_fields, configure_logging, get_logger
 from watcher.metrics import Metrics
 
 _log = get_logger("watcher.lambda")
@@ -87,7 +85,7 @@ class Shim:
 
     async def _invoke(self, event: Any, request_id: str, remaining: float) -> dict[str, Any]:
         # This task's context is a copy: what is bound here ends with the invocation.
-        structlog.contextvars.bind_contextvars(aws_request_id=request_id)
+        bind_log_fields(aws_request_id=request_id)
         started = time.perf_counter()
         records = records_of(event)
         self._hold_leases(remaining)

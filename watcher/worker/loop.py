@@ -11,7 +11,6 @@ import random
 import time
 from typing import Any
 
-import structlog
 from botocore.config import Config as BotoConfig
 
 from watcher.app import App
@@ -19,7 +18,7 @@ from watcher.aws_async import aio_client_kwargs, aio_session
 from watcher.config.schema import Config
 from watcher.dispatch import Directives, Dispatcher
 from watcher.errors import ConfigError
-from watcher.logs import get_logger
+from watcher.logs import bind_log_fields, get_logger
 from watcher.metrics import Metrics
 from watcher.outcome import MessageOutcome, dead_letter_request
 from watcher.settle_policy import log_message_done, settle_failure
@@ -207,28 +206,40 @@ class Worker:
             self.readiness.ok()
             messages = response.get("Messages", [])
             self.capacity.release(slots - len(messages))
-            if not messages and cfg.wait_time_seconds == 0:
-                await asyncio.sleep(1.0)  # short polling on an empty queue: don't spin
-            for message in messages:
-                self._keeper.track(message["MessageId"], message["ReceiptHandle"])
-                task = asyncio.create_task(self._handle_message(message))
-                self._messages.add(task)
-                task.add_done_callback(self._messages.discard)
+            if not messages:
+                if cfg.wait_time_seconds == 0:
+                    await asyncio.sleep(1.0)  # short polling on an empty queue: don't spin
+                continue
+            self._start(messages)
 
-    async def _handle_message(self, message: dict[str, Any]) -> None:
+    def _start(self, messages: list[dict[str, Any]]) -> list[asyncio.Task[None]]:
+        """Count and track the messages of one receive (their slots already taken) and start a task
+        for each."""
+        assert self._keeper is not None
+        self.metrics.received.inc(len(messages))
+        self.metrics.in_flight.inc(len(messages))  # each leaves it when its slot is given back
+        received_at = time.time()
+        tasks = []
+        for message in messages:
+            self._keeper.track(message["MessageId"], message["ReceiptHandle"])
+            task = asyncio.create_task(self._handle_message(message, received_at))
+            self._messages.add(task)
+            task.add_done_callback(self._messages.discard)
+            tasks.append(task)
+        return tasks
+
+    async def _handle_message(self, message: dict[str, Any], received_at: float) -> None:
         assert self._keeper is not None and self._dispatcher is not None and self._deleter is not None
         message_id = message["MessageId"]
         attributes = message.get("Attributes", {})
         receive_count = int(attributes.get("ApproximateReceiveCount", "1"))
-        self.metrics.received.inc()
-        self.metrics.in_flight.inc()
         if "SentTimestamp" in attributes:
             sent = int(attributes["SentTimestamp"]) / 1000
-            self.metrics.lag.observe(max(0.0, time.time() - sent))
+            self.metrics.lag.observe(max(0.0, received_at - sent))
             self._sent_times[message["ReceiptHandle"]] = sent
         # No unbinding needed: this task runs in its own copy of the context, which ends with it.
-        structlog.contextvars.bind_contextvars(message_id=message_id, receive_count=receive_count)
-        holds_slot = True
+        bind_log_fields(message_id=message_id, receive_count=receive_count)
+        holds_slot = heartbeat = True
         try:
             try:
                 directives = Directives.from_attributes(message.get("MessageAttributes"))
@@ -243,6 +254,7 @@ class Worker:
             if self._keeper.lost(message_id):
                 _log.warning("message was redelivered elsewhere while in flight; acknowledging anyway")
             await self._keeper.untrack(message_id)  # heartbeat ends before any ack or backoff
+            heartbeat = False
             if outcome.status == "ok":
                 # Every unit succeeded: queue the delete and give the slot back at once, so the next
                 # receive overlaps the delete round trip. When too many deletes are pending already,
@@ -261,7 +273,8 @@ class Worker:
                 self.capacity.release(1)
             self._sent_times.pop(message["ReceiptHandle"], None)
             self.processed += 1
-            await self._keeper.untrack(message_id)  # never leave a message extended forever
+            if heartbeat:  # ended early (cancelled, or our bug): never leave a message extended forever
+                await self._keeper.untrack(message_id)
 
     async def _settle(self, message: dict[str, Any], outcome: MessageOutcome, receive_count: int) -> None:
         assert self._queue is not None and self._deleter is not None

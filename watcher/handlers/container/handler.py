@@ -19,8 +19,6 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import structlog
-
 from watcher.blocking import run_blocking, shielded
 from watcher.config.schema import RouteConfig
 from watcher.errors import PermanentError, RetryableError
@@ -32,7 +30,7 @@ from watcher.handlers.container.runtimes.base import JobResult, JobSpec, Runtime
 from watcher.handlers.container.transfer import S3Transfer
 from watcher.handlers.container.uploads import OutputUploader
 from watcher.handlers.container.workspace import JobDir, WorkArea, is_abandoned, safe_file_name
-from watcher.logs import get_logger, mask_secrets
+from watcher.logs import bind_log_fields, get_logger, mask_secrets
 from watcher.records import JOB_LOG_FOLDER
 from watcher.routing import Unit
 
@@ -161,7 +159,7 @@ class ContainerHandler(HandlerDefaults):
     async def _run(self, unit: Unit, job: JobDir, request_id: str) -> None:
         options, record, route = self._options, unit.record, self._route.name
         # Fields of the unit's summary line: the dispatcher logs it in this same task.
-        structlog.contextvars.bind_contextvars(request_id=request_id, runtime=self._runtime.name)
+        bind_log_fields(request_id=request_id, runtime=self._runtime.name)
         try:
             await self._runtime.prepare()
             await run_blocking(job.write_script, options.script)
@@ -177,7 +175,7 @@ class ContainerHandler(HandlerDefaults):
             self._metrics.container_jobs.labels(route, self._runtime.name, "error").inc()
             raise
         tail = mask_secrets(await run_blocking(job.log_tail, options.log_tail_chars))
-        structlog.contextvars.bind_contextvars(
+        bind_log_fields(
             exit_code=result.exit_code,
             download_ms=download_ms,
             script_ms=round(result.script_seconds * 1000, 1),
@@ -195,7 +193,7 @@ class ContainerHandler(HandlerDefaults):
         # The log too before the markers (upload_last): a marker is the last thing a job writes.
         await self._upload_log(job, request_id, must_succeed=True)
         uploaded += await self._uploader.upload(plan.markers, job, metadata)
-        structlog.contextvars.bind_contextvars(outputs=uploaded, upload_ms=_ms_since(clock))
+        bind_log_fields(outputs=uploaded, upload_ms=_ms_since(clock))
 
     def _failure(self, result: JobResult, tail: str) -> Exception | None:
         options = self._options
@@ -206,7 +204,7 @@ class ContainerHandler(HandlerDefaults):
             # Docker also flags OOM when only a child process was killed and the script went on:
             # the script's exit code decides; the summary line says so.
             if result.oom_killed:
-                structlog.contextvars.bind_contextvars(oom_killed=True)
+                bind_log_fields(oom_killed=True)
             return None
         code = result.exit_code
         permanent = code in options.permanent_exit_codes

@@ -22,7 +22,6 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
-import structlog
 from multidict import CIMultiDict
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, stop_before_delay
 
@@ -34,7 +33,7 @@ from watcher.handlers.base import HandlerContext, HandlerDefaults
 from watcher.handlers.workflow import session as http
 from watcher.handlers.workflow.options import WorkflowOptions, parse_options
 from watcher.handlers.workflow.templates import extract, placeholder_values, render, render_tree
-from watcher.logs import MASK, get_logger, mask_secrets, register_secret
+from watcher.logs import MASK, bind_log_fields, get_logger, mask_secrets, register_secret
 from watcher.metrics import Metrics
 from watcher.routing import Unit
 
@@ -160,7 +159,7 @@ class WorkflowHandler(HandlerDefaults):
             headers["Idempotency-Key"] = values["request_id"]
         headers.update({name: render(value, values) for name, value in options.headers.items()})
         response = await self._request(options.method, url, data, headers, "execute")
-        structlog.contextvars.bind_contextvars(http_status=response.status)  # on the unit's summary line
+        bind_log_fields(http_status=response.status)  # on the unit's summary line
         if options.poll is None:
             return
         execution_id = extract(options.poll.execution_id, response.text)

@@ -29,7 +29,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 from watcher.aws import client
@@ -46,7 +45,7 @@ from watcher.handlers.container.runtimes.batch_staging import (
     save_log_stream,
 )
 from watcher.handlers.container.workspace import JobDir, mount_namespace
-from watcher.logs import get_logger
+from watcher.logs import bind_log_fields, get_logger
 
 _log = get_logger("watcher.handlers.container")
 FIELDS = ("job_queue", "job_definition", "staging", "batch_endpoint_url", "logs_endpoint_url", "poll_max_seconds")
@@ -172,7 +171,7 @@ class BatchRuntime:
             # Shielded: a cancellation while Batch is answering still learns the job's id, to end it.
             submitting = asyncio.ensure_future(run_control(self._submit, request))
             job_id = await asyncio.shield(submitting)
-            structlog.contextvars.bind_contextvars(batch_job_id=job_id)
+            bind_log_fields(batch_job_id=job_id)
             job, timed_out = await self._follow(job_id, spec)
             ended = True
             return await self._result(job, name, spec, timed_out)
@@ -263,9 +262,7 @@ class BatchRuntime:
         stream = container.get("logStreamName") or attempt.get("logStreamName")
         group = ((container.get("logConfiguration") or {}).get("options") or {}).get("awslogs-group", "/aws/batch/job")
         if stream:
-            structlog.contextvars.bind_contextvars(
-                batch_log_stream=stream, batch_log_url=console_url(self._aws.region, group, stream)
-            )
+            bind_log_fields(batch_log_stream=stream, batch_log_url=console_url(self._aws.region, group, stream))
         started, stopped = job.get("startedAt"), job.get("stoppedAt")
         seconds = (stopped - started) / 1000 if isinstance(started, int) and isinstance(stopped, int) else 0.0
         unpacked = await run_blocking(self._staging.fetch_result, spec.job, name)
