@@ -52,11 +52,14 @@ def test_levels_below_the_configured_one_are_not_written() -> None:
 
 def test_fields_named_like_secrets_are_masked_at_any_depth() -> None:
     [line] = run(
-        'log.info("call", token="abc123", headers={"Authorization": "Bearer x", "accept": "json"}, n=[{"password": 1}])'
+        "import collections\n"
+        'log.info("call", token="abc123", headers={"Authorization": "Bearer x", "accept": "json"}, n=[{"password": 1}],'
+        ' ordered=collections.OrderedDict(api_key="k"))'  # a subclass of dict: not taken for a plain value
     )
     assert line["token"] == "***"
     assert line["headers"] == {"Authorization": "***", "accept": "json"}
     assert line["n"] == [{"password": "***"}]
+    assert line["ordered"] == {"api_key": "***"}
 
 
 def test_a_registered_secret_is_masked_wherever_its_value_appears() -> None:

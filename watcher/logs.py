@@ -25,6 +25,7 @@ _secrets: set[str] = set()
 SECRET_NAME = re.compile(r"token|secret|password|passwd|credential|api_?key|access_?key|auth", re.I)
 MASK = "***"
 _secret_names: dict[str, bool] = {}  # field name -> whether it names a secret (a small vocabulary)
+_plain_names: set[str] = set()  # the field names seen that name no secret
 _level = logging.NOTSET  # the lowest level written, once configured
 # The fields bound for this task's lines (message, unit, handler): one dict, replaced on each bind.
 _fields: ContextVar[dict[str, Any] | None] = ContextVar("watcher_log_fields", default=None)
@@ -48,8 +49,11 @@ def log_fields() -> dict[str, Any]:
 def _merge_fields(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     fields = _fields.get()
     if fields:
-        for key, value in fields.items():
-            event_dict.setdefault(key, value)  # the line's own fields win
+        if fields.keys().isdisjoint(event_dict):
+            event_dict.update(fields)
+        else:
+            for key, value in fields.items():
+                event_dict.setdefault(key, value)  # the line's own fields win
     return event_dict
 
 
@@ -84,20 +88,24 @@ def _mask(value: Any) -> Any:
 
 
 _NESTED = (dict, list, tuple)
+_SCALARS = frozenset((str, int, float, bool, type(None)))  # exact types: a subclass takes the long way
 
 
 def _mask_processor(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-    # On every line: only a secret's name, a nested value (names inside) or, once secrets are
+    # On every line: the names are looked at one by one only when one is new or names a secret (a
+    # set test in C otherwise); then only a nested value (names inside) or, once secrets are
     # registered, a string needs a look; everything else is left as it is.
+    if not event_dict.keys() <= _plain_names:
+        for key in event_dict:
+            if _is_secret_name(key):
+                event_dict[key] = MASK
+            else:
+                _plain_names.add(key)
     strings = bool(_secrets)
-    known = _secret_names
+    if not strings and _SCALARS.issuperset(map(type, event_dict.values())):
+        return event_dict  # nothing nested, no secret value to look for
     for key, value in event_dict.items():
-        secret = known.get(key)  # inlined _is_secret_name: this loop runs for every field of every line
-        if secret is None:
-            secret = _is_secret_name(key)
-        if secret:
-            event_dict[key] = MASK
-        elif isinstance(value, _NESTED) or (strings and isinstance(value, str)):
+        if value is not MASK and (isinstance(value, _NESTED) or (strings and isinstance(value, str))):
             event_dict[key] = _mask(value)
     return event_dict
 
@@ -113,6 +121,11 @@ def _final_mask(_: WrappedLogger, __: str, rendered: Any) -> Any:
 
 def _json_bytes(event_dict: EventDict, **_: Any) -> bytes:
     return orjson.dumps(event_dict, default=str, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _render_json(_: WrappedLogger, __: str, event_dict: EventDict) -> bytes:
+    # structlog's JSONRenderer with our serializer, less its indirection: this runs on every line.
+    return _json_bytes(event_dict)
 
 
 def _json_text(event_dict: EventDict, **_: Any) -> str:
@@ -154,7 +167,7 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         ours += [
             structlog.processors.format_exc_info,
             _mask_processor,
-            structlog.processors.JSONRenderer(serializer=_json_bytes),
+            _render_json,
             _final_mask,
         ]
         factory = structlog.BytesLoggerFactory(sys.stdout.buffer)
