@@ -311,16 +311,19 @@ async def test_a_done_message_frees_its_slot_before_the_delete_returns_a_failed_
     try:
         done, failed = await handle(worker, [sqs_message("a", "ok/a.csv"), sqs_message("b", "bad/b.csv")])
         await eventually(lambda: bool(sqs.batches and sqs.visibility), "the delete and the backoff sent")
-        # The delete is under way and the message task still waits for it, but the slot is free again;
-        # the failed message keeps its slot until its backoff is set.
-        assert not done.done() and not failed.done()
+        # The delete is under way: the done message's task has ended and its slot is free again, but
+        # the worker holds it until the delete is answered. The failed message keeps its slot (and
+        # its task) until its backoff is set.
+        assert done.done() and not failed.done()
         assert worker.capacity._free == 19
         assert worker.metrics.in_flight._value.get() == 1
+        assert worker.in_flight == 2 and worker.processed == 0
         sqs.gate.set()
-        await asyncio.wait_for(asyncio.gather(done, failed), 10)
+        await asyncio.wait_for(failed, 10)
+        await eventually(lambda: worker.processed == 2, "both messages settled")
     finally:
         collector.cancel()
-    assert worker.capacity._free == 20 and worker.metrics.in_flight._value.get() == 0
+    assert worker.capacity._free == 20 and worker.metrics.in_flight._value.get() == 0 and worker.in_flight == 0
     assert sqs.batches == [["r-a"]]
     assert [receipt for receipt, _ in sqs.visibility] == ["r-b"]
     assert worker.metrics.deleted._value.get() == 1 and worker.metrics.retried._value.get() == 1
@@ -337,6 +340,7 @@ async def test_when_the_deletes_pending_are_at_their_cap_a_done_message_keeps_it
         assert worker.capacity._free == 19  # ten freed theirs; the eleventh waits for room, holding its slot
         sqs.gate.set()
         await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        await eventually(lambda: worker.processed == 11, "every delete answered")
     finally:
         collector.cancel()
     assert worker.capacity._free == 20

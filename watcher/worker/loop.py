@@ -5,9 +5,8 @@ module carries out the action watcher.outcome decides: delete / retry with backo
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import math
-import random
 import time
 from typing import Any
 
@@ -17,18 +16,17 @@ from watcher.app import App
 from watcher.aws_async import aio_client_kwargs, aio_session
 from watcher.config.schema import Config
 from watcher.dispatch import Directives, Dispatcher
-from watcher.errors import ConfigError
 from watcher.logs import bind_log_fields, get_logger
 from watcher.metrics import Metrics
 from watcher.outcome import MessageOutcome, dead_letter_request
 from watcher.settle_policy import log_message_done, settle_failure
-from watcher.sqs import DeadLetterQueueUnreachable, QueueInfo, describe_queue, is_fatal, require_dead_letter_queue
+from watcher.sqs import QueueInfo, require_dead_letter_queue
 from watcher.sqs_settle import change_visibility, send_to_dead_letter_queue
 from watcher.worker.acks import BatchDeleter
 from watcher.worker.capacity import Capacity
 from watcher.worker.health import MetricsServer, Readiness, bind_scrape_time_gauges
 from watcher.worker.heartbeat import VisibilityKeeper
-from watcher.worker.queue import QueueDepthPoller
+from watcher.worker.queue import QueueDepthPoller, connect, poll_backoff
 
 _log = get_logger("watcher.worker")
 _RECEIVE_BATCH = 10  # SQS maximum per ReceiveMessage
@@ -52,6 +50,7 @@ class Worker:
         self.processed = 0  # messages whose handling ended (settled, or handed back at shutdown)
         self._stop = asyncio.Event()
         self._messages: set[asyncio.Task[None]] = set()
+        self._deletes_awaited = 0  # messages done whose task ended, their delete not yet answered
         self._sent_times: dict[str, float] = {}  # receipt handle -> SentTimestamp (s) of each message held
         self.metrics.init_routes((route.name, route.handler.type) for route in config.routes)
         self.metrics.max_in_flight.set(config.queue.max_in_flight)
@@ -73,7 +72,7 @@ class Worker:
     @property
     def in_flight(self) -> int:
         """Messages received and not yet settled (an ``ok`` one until its delete is answered)."""
-        return len(self._messages)
+        return len(self._messages) + self._deletes_awaited
 
     async def run(self) -> None:
         """Run until ``request_stop``; then drain within the grace period and return."""
@@ -94,7 +93,7 @@ class Worker:
         try:
             async with aio_session(cfg.aws).create_client("sqs", **kwargs) as sqs:
                 self._sqs = sqs
-                self._queue = await self._connect()
+                self._queue = await connect(sqs, cfg.queue, self.metrics, self.readiness, self._stop)
                 if self._queue is None:
                     return  # stopped before the queue answered
                 self._dlq_url = require_dead_letter_queue(self._queue)
@@ -132,7 +131,8 @@ class Worker:
                 self.started.set()
                 await self._stop.wait()
                 await self._shutdown(receivers)
-                await self._deleter.drain()
+                await self._deleter.drain()  # the deletes' answers (and the messages' lines) before the last line
+                _log.info("worker stopped")
                 for task in background:
                     task.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
@@ -140,32 +140,6 @@ class Worker:
             await self.app.close()
             if server is not None:
                 server.stop()
-
-    async def _connect(self) -> QueueInfo | None:
-        """Find the queue and its DLQ, retrying transient failures until it answers or we stop."""
-        failures = 0
-        while not self.stopping:
-            try:
-                info = await describe_queue(self._sqs, self.config.queue)
-                self.readiness.ok()
-                return info
-            except DeadLetterQueueUnreachable as exc:
-                raise ConfigError([f"queue {self.config.queue.url or self.config.queue.name}: {exc}"]) from None
-            except Exception as exc:
-                if is_fatal(exc):
-                    raise ConfigError([f"queue {self.config.queue.url or self.config.queue.name}: {exc}"]) from None
-                failures += 1
-                delay = _poll_backoff(failures)
-                self.metrics.errors.labels("connect").inc()
-                self.readiness.failed(str(exc))
-                _log.warning(
-                    "queue not reachable; retrying",
-                    error=str(exc),
-                    retry_in_seconds=round(delay, 1),
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
-        return None
 
     async def _poll(self, index: int) -> None:
         assert self._queue is not None and self._keeper is not None
@@ -188,7 +162,7 @@ class Worker:
             except Exception as exc:  # transient SQS/network errors never kill the worker
                 self.capacity.release(slots)
                 failures += 1
-                delay = _poll_backoff(failures)
+                delay = poll_backoff(failures)
                 self.metrics.errors.labels("receive").inc()
                 self.readiness.failed(str(exc))
                 _log.warning(
@@ -240,6 +214,7 @@ class Worker:
         # No unbinding needed: this task runs in its own copy of the context, which ends with it.
         bind_log_fields(message_id=message_id, receive_count=receive_count)
         holds_slot = heartbeat = True
+        delete_awaited = False
         try:
             try:
                 directives = Directives.from_attributes(message.get("MessageAttributes"))
@@ -259,22 +234,35 @@ class Worker:
                 # Every unit succeeded: queue the delete and give the slot back at once, so the next
                 # receive overlaps the delete round trip. When too many deletes are pending already,
                 # the slot is kept while waiting for room (in _settle): deletes cannot pile up.
+                # This task ends too: the delete's answer is logged by a callback, which runs in a
+                # copy of this task's context (its log fields).
                 deleted = self._deleter.submit(message_id, message["ReceiptHandle"])
                 if deleted is not None:
                     holds_slot = False
                     self.metrics.in_flight.dec()
                     self.capacity.release(1)
-                    log_message_done(outcome, "deleted" if await asyncio.shield(deleted) else "delete_failed")
+                    delete_awaited = True
+                    self._deletes_awaited += 1
+                    deleted.add_done_callback(functools.partial(self._delete_answered, message, outcome))
                     return
             await asyncio.shield(self._settle(message, outcome, receive_count))
         finally:
             if holds_slot:
                 self.metrics.in_flight.dec()
                 self.capacity.release(1)
-            self._sent_times.pop(message["ReceiptHandle"], None)
-            self.processed += 1
+            if not delete_awaited:
+                self._settled(message)
             if heartbeat:  # ended early (cancelled, or our bug): never leave a message extended forever
                 await self._keeper.untrack(message_id)
+
+    def _delete_answered(self, message: dict[str, Any], outcome: MessageOutcome, answer: asyncio.Future[bool]) -> None:
+        self._deletes_awaited -= 1
+        self._settled(message)
+        log_message_done(outcome, "deleted" if not answer.cancelled() and answer.result() else "delete_failed")
+
+    def _settled(self, message: dict[str, Any]) -> None:
+        self._sent_times.pop(message["ReceiptHandle"], None)
+        self.processed += 1
 
     async def _settle(self, message: dict[str, Any], outcome: MessageOutcome, receive_count: int) -> None:
         assert self._queue is not None and self._deleter is not None
@@ -328,7 +316,7 @@ class Worker:
 
     async def _shutdown(self, receivers: list[asyncio.Task[None]]) -> None:
         grace = self.config.worker.shutdown_grace_seconds
-        _log.info("shutting down: no more receives", in_flight=len(self._messages), grace_seconds=grace)
+        _log.info("shutting down: no more receives", in_flight=self.in_flight, grace_seconds=grace)
         for task in receivers:
             task.cancel()
         await asyncio.gather(*receivers, return_exceptions=True)
@@ -339,8 +327,3 @@ class Worker:
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
-        _log.info("worker stopped")
-
-
-def _poll_backoff(failures: int) -> float:
-    return float(min(30.0, 0.5 * 2 ** min(failures, 6)) * random.uniform(0.8, 1.2))

@@ -1,17 +1,54 @@
-"""The source queue's and the DLQ's depth, polled for the gauges (finding them is watcher.sqs's job)."""
+"""The worker's side of the queue: reaching it at start (finding it and its DLQ is watcher.sqs's
+job), and its and the DLQ's depth, polled for the gauges."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from watcher.config.schema import QueueConfig
+from watcher.errors import ConfigError
 from watcher.logs import get_logger
 from watcher.metrics import Metrics
+from watcher.sqs import DeadLetterQueueUnreachable, QueueInfo, describe_queue, is_fatal
 from watcher.worker.health import Readiness
 
 _log = get_logger("watcher.queue")
+
+
+async def connect(
+    sqs: Any, queue: QueueConfig, metrics: Metrics, readiness: Readiness, stop: asyncio.Event
+) -> QueueInfo | None:
+    """Find the queue and its DLQ, retrying transient failures until it answers or ``stop`` is set
+    (then None). A missing queue or DLQ, or a refusal, is a ConfigError."""
+    failures = 0
+    while not stop.is_set():
+        try:
+            info = await describe_queue(sqs, queue)
+            readiness.ok()
+            return info
+        except DeadLetterQueueUnreachable as exc:
+            raise ConfigError([f"queue {queue.url or queue.name}: {exc}"]) from None
+        except Exception as exc:
+            if is_fatal(exc):
+                raise ConfigError([f"queue {queue.url or queue.name}: {exc}"]) from None
+            failures += 1
+            delay = poll_backoff(failures)
+            metrics.errors.labels("connect").inc()
+            readiness.failed(str(exc))
+            _log.warning("queue not reachable; retrying", error=str(exc), retry_in_seconds=round(delay, 1))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+    return None
+
+
+def poll_backoff(failures: int) -> float:
+    """The wait after ``failures`` failed calls in a row to reach or receive from the queue."""
+    return float(min(30.0, 0.5 * 2 ** min(failures, 6)) * random.uniform(0.8, 1.2))
 
 
 class QueueDepthPoller:
