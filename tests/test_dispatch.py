@@ -272,6 +272,27 @@ async def test_deletes_pending_at_once_are_bounded() -> None:
         collector.cancel()
 
 
+class OddAnswerSqs(FakeSqs):
+    """A fake for a fault SQS cannot be made to produce: an answer naming an entry never sent."""
+
+    async def delete_message_batch(self, **request: Any) -> dict[str, Any]:
+        self.batches.append([entry["ReceiptHandle"] for entry in request["Entries"]])
+        return {"Successful": [{"Id": "no-such-entry"}]}
+
+
+async def test_an_odd_answer_to_a_delete_ends_with_not_deleted_and_nothing_left_waiting() -> None:
+    sqs, metrics = OddAnswerSqs(), Metrics()
+    deleter = BatchDeleter(sqs, "q", metrics, max_pending=10)
+    collector = asyncio.create_task(deleter.run())
+    try:
+        results = await asyncio.wait_for(asyncio.gather(*(deleter.delete(f"m{i}", f"r{i}") for i in range(3))), 10)
+        assert results == [False] * 3  # the messages come back after their visibility timeout
+        assert await asyncio.wait_for(deleter.delete("m3", "r3"), 10) is False  # and room was given back
+    finally:
+        collector.cancel()
+    assert metrics.errors.labels("delete")._value.get() == 2 and metrics.deleted._value.get() == 0
+
+
 def fake_worker(max_pending: int) -> tuple[Worker, FakeSqs]:
     config = parse_config(
         {

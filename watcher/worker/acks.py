@@ -111,6 +111,21 @@ class BatchDeleter:
 
     async def _flush(self, batch: list[_PendingDelete]) -> None:
         entries = {str(i): item for i, item in enumerate(batch)}
+        try:
+            await self._send(entries)
+        except Exception:  # an odd answer, or a bug of ours: the messages come back, nothing waits
+            self._metrics.errors.labels("delete").inc()
+            _log.exception("deleting a batch failed", entries=len(entries))
+        finally:
+            for item in entries.values():
+                _log.error(
+                    "message not deleted after retries: it will be delivered again",
+                    message_id=item.message_id,
+                )
+                self._resolve(item, False)
+
+    async def _send(self, entries: dict[str, _PendingDelete]) -> None:
+        """DeleteMessageBatch with retries; what is deleted or refused leaves ``entries``."""
         for attempt in range(ATTEMPTS):
             if not entries:
                 return
@@ -154,12 +169,6 @@ class BatchDeleter:
                     )
             if entries:
                 await asyncio.sleep(0.2 * 2**attempt)
-        for item in entries.values():
-            _log.error(
-                "message not deleted after retries: it will be delivered again",
-                message_id=item.message_id,
-            )
-            self._resolve(item, False)
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

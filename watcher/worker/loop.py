@@ -258,7 +258,8 @@ class Worker:
     def _delete_answered(self, message: dict[str, Any], outcome: MessageOutcome, answer: asyncio.Future[bool]) -> None:
         self._deletes_awaited -= 1
         self._settled(message)
-        log_message_done(outcome, "deleted" if not answer.cancelled() and answer.result() else "delete_failed")
+        deleted = not answer.cancelled() and answer.exception() is None and answer.result()
+        log_message_done(outcome, "deleted" if deleted else "delete_failed")
 
     def _settled(self, message: dict[str, Any]) -> None:
         self._sent_times.pop(message["ReceiptHandle"], None)
