@@ -129,3 +129,16 @@ def test_bound_fields_reach_later_lines_of_the_task_and_of_tasks_it_starts_not_e
         "library line": {"message_id": "m-1", "route": "b", "outcome": "ok"},
         "outside the task": {},
     }
+
+
+def test_a_library_line_with_a_saved_exc_info_keeps_its_traceback() -> None:
+    [line] = run(
+        """
+        try:
+            raise ValueError("refused")
+        except ValueError as exc:
+            saved = (type(exc), exc, exc.__traceback__)
+        logging.getLogger("botocore.x").error("later", exc_info=saved)  # outside the except block
+        """
+    )
+    assert "ValueError: refused" in line["exception"]

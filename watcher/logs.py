@@ -42,8 +42,9 @@ def bind_log_fields(**fields: Any) -> None:
 
 def log_fields() -> dict[str, Any]:
     """What this task's lines carry besides their own fields: ours, and structlog's context
-    variables (which a ``python`` handler may bind too)."""
-    return {**(_fields.get() or {}), **structlog.contextvars.get_contextvars()}
+    variables (which a ``python`` handler may bind too; ours win a name bound both ways). Merged
+    into lines by ``configure_logging``'s processors: structlog unconfigured merges only its own."""
+    return {**structlog.contextvars.get_contextvars(), **(_fields.get() or {})}
 
 
 def _merge_fields(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -82,8 +83,10 @@ def _mask(value: Any) -> Any:
         return mask_secrets(value) if _secrets else value
     if isinstance(value, dict):
         return {k: MASK if _is_secret_name(str(k)) else _mask(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
         return [_mask(v) for v in value]
+    if isinstance(value, tuple):  # kept a tuple: an ``exc_info`` tuple must stay one for format_exc_info
+        return tuple(_mask(v) for v in value)
     return value
 
 
