@@ -84,7 +84,7 @@ def test_every_object_runs_once_and_a_second_backfill_runs_nothing(
     dry = run_cli("backfill", "-c", str(path), f"s3://{bucket}/hostile/", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert sum(line.startswith("would send s3://") for line in dry.stdout.splitlines()) == OBJECTS
-    assert queues.depth() == {"visible": 0, "in_flight": 0}  # nothing sent
+    assert queues.empty()  # nothing sent
 
     worker = WatcherProcess(config, tmp_path)
     try:
@@ -93,13 +93,13 @@ def test_every_object_runs_once_and_a_second_backfill_runs_nothing(
         assert first.returncode == 0, first.stdout + first.stderr
         assert f"{OBJECTS} listed, {OBJECTS} matched, {OBJECTS} sent, 0 failed" in first.stdout
         wait_until(lambda: len(calls(calls_file)) >= OBJECTS, 120, what="every object's unit")
-        wait_until(lambda: queues.depth() == {"visible": 0, "in_flight": 0}, 30, what="the queue drained")
+        wait_until(lambda: queues.empty(), 30, what="the queue drained")
         ran = [c["key"] for c in calls(calls_file)]
         assert len(ran) == OBJECTS and sorted(ran) == sorted(keys)  # each once, keys intact
 
         second = run_cli("backfill", "-c", str(path), f"s3://{bucket}/hostile/")
         assert second.returncode == 0, second.stdout
-        wait_until(lambda: queues.depth() == {"visible": 0, "in_flight": 0}, 60, what="the second backfill drained")
+        wait_until(lambda: queues.empty(), 60, what="the second backfill drained")
         wait_until(
             lambda: worker.metric("watcher_records_skipped_total", {"reason": "duplicate"}) == OBJECTS, 30,
             what="every object skipped as a duplicate",

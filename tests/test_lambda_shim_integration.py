@@ -161,7 +161,7 @@ def test_permanent_to_the_dlq_with_its_attributes_retryable_backed_off_the_rest_
     assert failures(response) == []
     (report,) = reports(sqs, done, 1)
     assert (report["key"], report["receive_count"]) == ("flaky/3.csv", 2)
-    assert queues.depth() == {"visible": 0, "in_flight": 0}
+    assert queues.empty()
 
 
 def test_records_not_started_in_time_come_back_at_once_and_the_one_given_up_after_its_backoff(

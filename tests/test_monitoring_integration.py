@@ -159,7 +159,7 @@ def loaded(
         bodies += [load_fixture("s3_test_event")] * TEST_EVENTS
         send(queues, bodies)
         dead = LOAD["bad/"] + LOAD["retry/"]
-        wait_until(lambda: queues.depth() == {"visible": 0, "in_flight": 0}, 180, 1, what="the queue drained")
+        wait_until(lambda: queues.empty(), 180, 1, what="the queue drained")
         wait_until(lambda: queues.depth(queues.dlq_url)["visible"] == dead, 60, 1, what=f"{dead} messages in the DLQ")
         timings[f"{len(bodies)} messages processed"] = time.monotonic() - sent
         time.sleep(3)  # a few more scrapes of the final figures

@@ -105,7 +105,7 @@ def test_every_call_the_worker_makes_is_allowed_and_nothing_else_is(
                 (lake, "raw/a.csv"), (media, "video/a.mp4"), (lake, "events/2026/11/30/_SUCCESS"),
             ]:  # fmt: skip
                 s3.put_object(Bucket=bucket, Key=key, Body=b"some bytes")
-            wait_until(lambda: queues.depth() == {"visible": 0, "in_flight": 0} and len(worker.units()) >= 8, 90,
+            wait_until(lambda: queues.empty() and len(worker.units()) >= 8, 90,
                        what="every unit done, the message that failed once included")  # fmt: skip
             wait_until(lambda: queues.depth(queues.dlq_url)["visible"] == 1, 30, what="the permanent failure")
             time.sleep(2)  # the queue-depth poll and a last receive or two

@@ -112,7 +112,7 @@ def test_heartbeat_keeps_a_job_of_three_visibility_timeouts_from_redelivery(make
         starts = [c for c in calls(calls_file) if c["event"] == "call"]
         assert len(starts) == 1, starts
         assert worker.metric("watcher_sqs_visibility_extensions_total") >= 4
-        assert queues.depth() == {"visible": 0, "in_flight": 0}
+        assert queues.empty()
     finally:
         assert worker.stop() == 0
 
@@ -171,7 +171,7 @@ def test_permanent_failure_goes_to_the_dlq_at_once_with_its_reason(make_queues: 
             "unparseable message: message body is not JSON"
         )
         assert len(calls(calls_file)) == 1  # not retried
-        wait_until(lambda: queues.depth() == {"visible": 0, "in_flight": 0}, 10, what="the source queue to be empty")
+        wait_until(lambda: queues.empty(), 10, what="the source queue to be empty")
         assert worker.metric("watcher_sqs_messages_dead_lettered_total") == 2
         assert worker.metric("watcher_errors_total", {"stage": "parse"}) == 1
     finally:
@@ -271,7 +271,7 @@ def test_max_in_flight_bounds_the_units_running_at_once_and_each_message_is_hand
             running += 1 if starts else -1
             peak = max(peak, running)
         assert peak <= 3
-        wait_until(lambda: queues.depth() == {"visible": 0, "in_flight": 0}, 10, what="an empty queue")
+        wait_until(lambda: queues.empty(), 10, what="an empty queue")
         assert worker.metric("watcher_sqs_messages_received_total") == 15
         assert worker.metric("watcher_sqs_messages_in_flight") == 0
     finally:
