@@ -24,8 +24,9 @@ _secrets: set[str] = set()
 # Field names that hold secrets: masked by name in logs, and registered as secrets by watcher.refs.
 SECRET_NAME = re.compile(r"token|secret|password|passwd|credential|api_?key|access_?key|auth", re.I)
 MASK = "***"
-_secret_names: dict[str, bool] = {}  # field name -> whether it names a secret (a small vocabulary)
-_plain_names: set[str] = set()  # the field names seen that name no secret
+# Field names seen, by whether they name a secret (a small vocabulary; see _is_secret_name).
+_secret_names: set[str] = set()
+_plain_names: set[str] = set()
 _level = logging.NOTSET  # the lowest level written, once configured
 # The fields bound for this task's lines (message, unit, handler): one dict, replaced on each bind.
 _fields: ContextVar[dict[str, Any] | None] = ContextVar("watcher_log_fields", default=None)
@@ -72,10 +73,13 @@ def mask_secrets(text: str) -> str:
 
 
 def _is_secret_name(name: str) -> bool:
-    found = _secret_names.get(name)
-    if found is None:
-        found = _secret_names[name] = bool(SECRET_NAME.search(name))
-    return found
+    if name in _plain_names:
+        return False
+    if name in _secret_names:
+        return True
+    secret = SECRET_NAME.search(name) is not None
+    (_secret_names if secret else _plain_names).add(name)
+    return secret
 
 
 def _mask(value: Any) -> Any:
@@ -102,8 +106,6 @@ def _mask_processor(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDi
         for key in event_dict:
             if _is_secret_name(key):
                 event_dict[key] = MASK
-            else:
-                _plain_names.add(key)
     strings = bool(_secrets)
     if not strings and _SCALARS.issuperset(map(type, event_dict.values())):
         return event_dict  # nothing nested, no secret value to look for
