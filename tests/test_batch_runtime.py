@@ -83,6 +83,35 @@ def test_the_runtimes_own_options_reach_it_and_other_runtimes_refuse_them() -> N
 # --- the SubmitJob request ----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("options", "batch_url", "logs_url"),
+    [
+        ({}, "http://aws.local:4566", "http://aws.local:4566"),  # both fall back to aws.endpoint_url
+        ({"batch_endpoint_url": "http://batch.local:5000"}, "http://batch.local:5000", "http://aws.local:4566"),
+        (
+            {"batch_endpoint_url": "http://batch.local:5000", "logs_endpoint_url": "http://logs.local:5001"},
+            "http://batch.local:5000",
+            "http://logs.local:5001",
+        ),
+    ],
+)
+def test_batch_and_cloudwatch_logs_calls_go_to_their_own_endpoints(
+    tmp_path: Path, options: dict[str, str], batch_url: str, logs_url: str
+) -> None:
+    parsed, found = parse({**BATCH, **options})
+    assert parsed is not None, found
+    aws = AwsConfig(region="eu-west-1", endpoint_url="http://aws.local:4566")
+    batch = BatchRuntime.create(parsed, RuntimeContext("split", tmp_path / "area-1", aws))
+    try:  # a client is made without a request
+        assert (batch._client("batch").meta.endpoint_url, batch._client("logs").meta.endpoint_url) == (
+            batch_url,
+            logs_url,
+        )
+    finally:
+        for made in batch._clients.values():
+            made.close()
+
+
 def test_the_job_runs_watchers_entrypoint_with_the_contract_once_and_tagged(tmp_path: Path) -> None:
     batch = runtime(tmp_path, environment={"MODE": "fast"})
     spec = JobSpec(JobDir(tmp_path / "job"), {"MODE": "fast", "REQUEST_ID": "ab" * 16}, None, "ab" * 16)

@@ -121,6 +121,7 @@ class BatchRuntime:
             TAG_MANAGED: "true",
             TAG_HOST: socket.gethostname(),
             TAG_NAMESPACE: mount_namespace(),
+            TAG_ROUTE: self._route[:256],  # another route stages elsewhere: its jobs are not ours to sweep
             TAG_AREA: str(context.area),
         }
         self._clients: dict[str, Any] = {}
@@ -197,7 +198,7 @@ class BatchRuntime:
             "jobDefinition": self._definition,
             "containerOverrides": overrides,
             "retryStrategy": {"attempts": 1},  # one unit, one attempt: retries are the queue's
-            "tags": {**self._owner, TAG_ROUTE: self._route[:256], TAG_REQUEST_ID: spec.request_id},
+            "tags": {**self._owner, TAG_REQUEST_ID: spec.request_id},
         }
         if spec.timeout_seconds is not None:  # a backstop for a job whose worker is gone; ours comes first
             request["timeout"] = {"attemptDurationSeconds": max(60, math.ceil(spec.timeout_seconds) + 60)}
@@ -328,8 +329,7 @@ class BatchRuntime:
             for job in self._call("describe jobs", "describe_jobs", jobs=ids[start : start + 100]).get("jobs", []):
                 tags = job.get("tags") or {}
                 area = Path(tags.get(TAG_AREA, "/"))
-                mine = all(tags.get(k) == self._owner[k] for k in (TAG_MANAGED, TAG_HOST, TAG_NAMESPACE))
-                mine = mine and tags.get(TAG_ROUTE) == self._route[:256]  # another route stages elsewhere
+                mine = all(tags.get(k) == v for k, v in self._owner.items() if k != TAG_AREA)
                 if mine and area.parent == self._area.parent and area != self._area and is_abandoned(area):
                     self._terminate(job["jobId"], "watcher: the worker that submitted it is gone")
                     self._staging.remove(job["jobName"])
