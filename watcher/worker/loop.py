@@ -258,8 +258,7 @@ class Worker:
     def _delete_answered(self, message: dict[str, Any], outcome: MessageOutcome, answer: asyncio.Future[bool]) -> None:
         self._deletes_awaited -= 1
         self._settled(message)
-        deleted = not answer.cancelled() and answer.exception() is None and answer.result()
-        log_message_done(outcome, "deleted" if deleted else "delete_failed")
+        _log_deleted(outcome, not answer.cancelled() and answer.exception() is None and answer.result())
 
     def _settled(self, message: dict[str, Any]) -> None:
         self._sent_times.pop(message["ReceiptHandle"], None)
@@ -270,7 +269,7 @@ class Worker:
         queue, deleter = self._queue, self._deleter
         message_id, receipt = message["MessageId"], message["ReceiptHandle"]
         if outcome.status == "ok":
-            log_message_done(outcome, "deleted" if await deleter.delete(message_id, receipt) else "delete_failed")
+            _log_deleted(outcome, await deleter.delete(message_id, receipt))
             return
 
         async def dead_letter() -> dict[str, Any] | None:
@@ -328,3 +327,7 @@ class Worker:
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _log_deleted(outcome: MessageOutcome, deleted: bool) -> None:
+    log_message_done(outcome, "deleted" if deleted else "delete_failed")
