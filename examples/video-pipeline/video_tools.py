@@ -12,14 +12,13 @@ benchmark use it; the input video is always made with it.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
+from tests.support.tool_venv import locked  # the repository is on sys.path: video_demo.py puts it there
 from watcher.local.service import home
 
 # OpenCV 5 moved the Haar cascade detector out of the main modules: stay on 4.x.
@@ -41,21 +40,11 @@ def ready() -> bool:
     return python.exists() and subprocess.run([str(python), "-c", _PROBE], capture_output=True).returncode == 0
 
 
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    """One installer at a time (a demo and a test session may start together)."""
-    lock = venv_dir().parent / f".{venv_dir().name}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
 def ensure(say: Callable[[str], None] | None = None) -> Path:
     """The virtualenv's ``bin`` folder, holding ``python3`` (with OpenCV) and, through imageio-ffmpeg,
     an ffmpeg; installed first when missing."""
     if not ready():
-        with _locked():
+        with locked(venv_dir().parent / f".{venv_dir().name}.lock"):  # a demo and a test session at once
             if not ready():
                 (say or print)(f"installing {', '.join(REQUIREMENTS)} into {venv_dir()} (first time only) ...")
                 subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv_dir())], check=True)
