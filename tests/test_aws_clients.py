@@ -50,14 +50,10 @@ def _aws(endpoint: str) -> AwsConfig:
     return AwsConfig(region="us-east-1", endpoint_url=endpoint)
 
 
-def test_the_user_agent_names_watcher_and_its_version() -> None:
-    assert USER_AGENT.startswith(f"watcher/{__version__} botocore/")
-
-
 def test_a_blocking_client_sends_watchers_user_agent(endpoint: str) -> None:
     client(_aws(endpoint), "sqs").list_queues()
     (headers,) = _SqsStandIn.seen
-    assert headers["User-Agent"].startswith(USER_AGENT)
+    assert headers["User-Agent"].startswith(f"watcher/{__version__} ") and headers["User-Agent"].startswith(USER_AGENT)
 
 
 async def test_an_asynchronous_client_sends_watchers_user_agent_on_every_call(endpoint: str) -> None:
@@ -65,4 +61,5 @@ async def test_an_asynchronous_client_sends_watchers_user_agent_on_every_call(en
     async with aio_session(aws).create_client("sqs", **aio_client_kwargs(aws)) as sqs:
         for _ in range(2):
             await sqs.list_queues()
-    assert [h["User-Agent"].startswith(USER_AGENT) for h in _SqsStandIn.seen] == [True, True]
+    assert [h["User-Agent"].startswith(f"watcher/{__version__} ") for h in _SqsStandIn.seen] == [True, True]
+    assert all(h["User-Agent"].startswith(USER_AGENT) for h in _SqsStandIn.seen)
