@@ -9,7 +9,7 @@ botocore only on a first failure), so this module imports no AWS SDK.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from watcher.config.schema import WorkerConfig
@@ -36,24 +36,25 @@ async def settle_failure(
     *,
     worker: WorkerConfig,
     metrics: Metrics,
-    dead_letter: Callable[[], Awaitable[Mapping[str, Any] | None]],
+    dead_letter: Callable[[], Awaitable[str | None]],
     delay: Callable[[int], Awaitable[bool]],
     max_receive_count: Callable[[], Awaitable[int | None]],
     delete_source: Callable[[], Awaitable[bool]] | None = None,
 ) -> bool:
     """Settle a message whose outcome is ``permanent`` or ``retry``; True when it was dead-lettered.
 
-    ``dead_letter()`` sends it to the DLQ and returns the fields its line adds (``dlq_url``...), or
-    None when it could not; then, counted as dead-lettered, ``delete_source()`` deletes it from its
-    queue (the worker's; Lambda deletes what the answer does not list). ``delay(seconds)`` changes
-    its visibility and says whether it did."""
+    ``dead_letter()`` sends it to the DLQ and returns the DLQ's URL, or None when it could not;
+    then, counted as dead-lettered, ``delete_source()`` deletes it from its queue (the worker's;
+    Lambda deletes what the answer does not list). ``delay(seconds)`` changes its visibility and
+    says whether it did."""
     if outcome.status == "permanent":
-        sent = await dead_letter()
-        if sent is not None:
+        dlq_url = await dead_letter()
+        if dlq_url is not None:
             metrics.dead_lettered.inc()
+            fields: dict[str, Any] = {"dlq_url": dlq_url}
             if delete_source is not None:
-                sent = {**sent, "deleted_from_source": await delete_source()}
-            _log.warning("message dead-lettered", reason=outcome.reason, failed_route=outcome.route, **sent)
+                fields["deleted_from_source"] = await delete_source()
+            _log.warning("message dead-lettered", reason=outcome.reason, failed_route=outcome.route, **fields)
             return True
         _log.error("could not dead-letter the message; it will be retried", reason=outcome.reason)
     seconds = retry_delay(receive_count, worker)

@@ -77,9 +77,8 @@ class Settler:
         record, outcome, queues = result.record, result.outcome, self._queues
         assert outcome is not None
 
-        async def dead_letter() -> dict[str, Any] | None:
-            dlq_url = await queues.dead_letter(record, outcome)
-            return None if dlq_url is None else {"dlq_url": dlq_url}
+        async def dead_letter() -> str | None:
+            return await queues.dead_letter(record, outcome)
 
         async def delay(seconds: int) -> bool:
             return await queues.delay(record, seconds)

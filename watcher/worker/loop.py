@@ -272,7 +272,7 @@ class Worker:
             _log_deleted(outcome, await deleter.delete(message_id, receipt))
             return
 
-        async def dead_letter() -> dict[str, Any] | None:
+        async def dead_letter() -> str | None:
             request = dead_letter_request(
                 self._dlq_url,
                 body=message["Body"],
@@ -283,7 +283,7 @@ class Worker:
                 receive_count=receive_count,
             )
             sent = await send_to_dead_letter_queue(self._sqs, request, self.metrics)
-            return {"dlq_url": self._dlq_url} if sent else None
+            return self._dlq_url if sent else None
 
         async def delete_source() -> bool:
             return await deleter.delete(message_id, receipt)
