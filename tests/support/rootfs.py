@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.tool_venv import locked
 from watcher.local import service
 
 BUILDER_VERSION = 1  # bump when the build steps change in a way the inputs do not show
@@ -168,7 +167,7 @@ def rootfs_tarball(spec: RootfsSpec, log: Log | None = None) -> Path:
     target = tarball_path(spec)
     if target.exists():
         return target
-    with locked(cache_dir() / f".{spec.name}.lock"):
+    with service.locked(cache_dir() / f".{spec.name}.lock"):
         if target.exists():  # built by someone else while we waited
             return target
         if os.geteuid() != 0:

@@ -1,30 +1,15 @@
-"""Tools the tests install on first use, cached under the watcher home: a file lock so that two test
-sessions starting together build once, and a virtualenv of its own for a tool from PyPI whose pins
-clash with ours (checkov, moto's Batch server)."""
+"""Tools the tests install on first use, cached under the watcher home: a virtualenv of its own for a
+tool from PyPI whose pins clash with ours (checkov, moto's Batch server), built once under a file
+lock when two test sessions start together."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-from watcher.local.service import home
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (made if missing) for the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+from watcher.local.service import home, locked
 
 
 def tool_venv(name: str, requirement: str, executable: str) -> Path:

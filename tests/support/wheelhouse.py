@@ -28,7 +28,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.support.process import REPO
-from tests.support.tool_venv import locked
 from watcher.local import service
 
 
@@ -53,7 +52,7 @@ def wheelhouse(log: bool = True) -> Path:
     if (target / ".complete").exists():
         return target
     root.mkdir(parents=True, exist_ok=True)
-    with locked(root / ".lock"):
+    with service.locked(root / ".lock"):
         if (target / ".complete").exists():
             return target
         started = time.monotonic()

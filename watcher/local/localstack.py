@@ -97,11 +97,12 @@ def _ready(status: dict[str, Any] | None) -> bool:
 def ensure_venv(out: Any = sys.stderr) -> Path:
     python = venv_dir() / "bin" / "python"
     probe = [str(python), "-c", "import localstack.runtime.main"]
-    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
-        return python
-    print(f"installing LocalStack into {venv_dir()} (first time only) ...", file=out, flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv_dir())], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", *PACKAGES], check=True)
+    with service.locked(venv_dir().with_name(venv_dir().name + ".lock")):  # two `up` at once install once
+        if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+            return python
+        print(f"installing LocalStack into {venv_dir()} (first time only) ...", file=out, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv_dir())], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PACKAGES], check=True)
     return python
 
 

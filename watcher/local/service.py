@@ -5,11 +5,12 @@ stopped by its pid file. Used by the embedded LocalStack and DynamoDB Local."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,19 @@ from typing import Any
 def home() -> Path:
     """Where watcher caches what it installs for local use (``$WATCHER_HOME``)."""
     return Path(os.environ.get("WATCHER_HOME", Path.home() / ".cache" / "watcher"))
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (made if missing) for the block: two processes installing
+    the same thing under the watcher home at once (two test sessions, two ``local up``) install it once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def start(
