@@ -18,8 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support.tool_venv import locked  # the repository is on sys.path: video_demo.py puts it there
-from watcher.local.service import home
+from watcher.local.service import home, locked
 
 # OpenCV 5 moved the Haar cascade detector out of the main modules: stay on 4.x.
 REQUIREMENTS = ("imageio-ffmpeg>=0.5", "opencv-python-headless>=4.8,<5", "scikit-image>=0.22")
