@@ -20,9 +20,11 @@ The Fire-Insights-like server of tests/support/fire_server.py runs in a child pr
     without watcher. Timed from the first messages received to the N-th delete.
 (c) for reference, a bare aiohttp loop: C coroutines make the same N POSTs, no SQS at all.
 
-Each phase must deliver exactly N POSTs to the server. With ``--repeat R``, R rounds of (a), (b),
-(c) run one after the other and the medians are shown, with a/b per round: on two cores shared with
-LocalStack and the server, one round's ratio moves a lot. CPU ms per call: the worker process's in
+Each phase must deliver exactly N POSTs to the server. A round runs (a), (b), (b), (a), (c): on two
+cores shared with LocalStack and the server the machine's speed drifts within a minute, and the
+mirrored order keeps that drift from favouring whichever phase runs first. A round's a/b is (a)'s
+calls per second over its two phases divided by (b)'s. With ``--repeat R``, R rounds run and the
+medians over every phase run are shown, with a/b per round. CPU ms per call: the worker process's in
 (a), this process's in (b) (over the same interval as the rate). The target is a >= 0.8 x b, the
 median of the per-round ratios. Results go to
 benchmarks/results/workflow-<timestamp>.json (git-ignored); the queues are deleted.
@@ -42,6 +44,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,6 +66,7 @@ from benchmarks.throughput import (  # noqa: E402
     cpu_ticks,
     free_port,
     logging_level,
+    round_ratio,
     scrape,
     scrape_deleted,
     summarise,
@@ -260,6 +264,10 @@ async def bare_loop(url: str, n: int, concurrency: int) -> dict[str, Any]:
 
 # --- main ---------------------------------------------------------------------------------------
 
+# As in throughput.py: (a) and (b) twice per round, mirrored, so that the machine's drift within a
+# round does not favour whichever phase runs first or second.
+ROUND_ORDER = ("worker", "raw_loop", "raw_loop", "worker", "bare_aiohttp")
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -282,6 +290,7 @@ def main() -> int:
     server.start()
     queues = Queues(endpoint)
     rounds: dict[str, list[dict[str, Any]]] = {"worker": [], "raw_loop": [], "bare_aiohttp": []}
+    ratios: list[float] = []
     try:
         if not ours.poll(30):
             raise RuntimeError("the workflow server did not start")
@@ -295,25 +304,38 @@ def main() -> int:
             count, posts_before = now - posts_before, now
             return count
 
-        for index in range(1, args.repeat + 1):
-            prefix = f"round {index}/{args.repeat}: " if args.repeat > 1 else ""
-            queue_url = queues.create(f"wfa{index}")
+        def worker_phase(prefix: str, name: str) -> dict[str, Any]:
+            queue_url = queues.create(name)
             queues.preload(queue_url, events)
             print(f"{prefix}(a) watcher run: {n} workflow calls ...", end=" ", flush=True)
             with tempfile.TemporaryDirectory(prefix="watcher-bench-") as tmp:
-                a = run_worker(endpoint, queue_url, url, n, concurrency, Path(tmp), args.log_level)
-            rounds["worker"].append(a | {"server_posts": posts_since()})
-            print(f"{a['rate']:.0f} calls/s", flush=True)
-            queue_url = queues.create(f"wfb{index}")
+                return run_worker(endpoint, queue_url, url, n, concurrency, Path(tmp), args.log_level)
+
+        def raw_phase(prefix: str, name: str) -> dict[str, Any]:
+            queue_url = queues.create(name)
             queues.preload(queue_url, events)
             print(f"{prefix}(b) raw aiobotocore + aiohttp loop: {n} messages ...", end=" ", flush=True)
-            b = asyncio.run(raw_loop(endpoint, queue_url, url, n, concurrency))
-            rounds["raw_loop"].append(b | {"server_posts": posts_since()})
-            print(f"{b['rate']:.0f} calls/s", flush=True)
+            return asyncio.run(raw_loop(endpoint, queue_url, url, n, concurrency))
+
+        def bare_phase(prefix: str, name: str) -> dict[str, Any]:
             print(f"{prefix}(c) bare aiohttp: {n} POSTs ...", end=" ", flush=True)
-            c = asyncio.run(bare_loop(url, n, concurrency))
-            rounds["bare_aiohttp"].append(c | {"server_posts": posts_since()})
-            print(f"{c['rate']:.0f} calls/s", flush=True)
+            return asyncio.run(bare_loop(url, n, concurrency))
+
+        phases: dict[str, Callable[[str, str], dict[str, Any]]] = {
+            "worker": worker_phase,
+            "raw_loop": raw_phase,
+            "bare_aiohttp": bare_phase,
+        }
+        for index in range(1, args.repeat + 1):
+            prefix = f"round {index}/{args.repeat}: " if args.repeat > 1 else ""
+            measured: dict[str, list[dict[str, Any]]] = {key: [] for key in rounds}
+            for position, key in enumerate(ROUND_ORDER):
+                row = phases[key](prefix, f"wf{index}-{position}{key[0]}")
+                measured[key].append(row | {"server_posts": posts_since()})
+                print(f"{row['rate']:.0f} calls/s", flush=True)
+            ratios.append(round_ratio(measured["worker"], measured["raw_loop"], count="calls"))
+            for key, phase_rows in measured.items():
+                rounds[key].extend(phase_rows)
     finally:
         queues.delete_all()
         ours.send("stop")
@@ -324,9 +346,9 @@ def main() -> int:
         for row in runs:
             if row["server_posts"] != n or row["http_200"] != n:
                 raise RuntimeError(f"{label}: {row['server_posts']} POSTs, {row['http_200']} x 200; want {n}")
-    ratios = [a["rate"] / b["rate"] for a, b in zip(rounds["worker"], rounds["raw_loop"], strict=True)]
     results.update({name: summarise(runs) for name, runs in rounds.items()})
     a, b, c = results["worker"], results["raw_loop"], results["bare_aiohttp"]
+    results["round_order"] = list(ROUND_ORDER)
     results["ratios_a_b"] = ratios
     results["ratio_a_b_median"] = statistics.median(ratios)
     results["ratio_a_c"] = a["rate"] / c["rate"]
