@@ -206,6 +206,30 @@ async def test_capacity_lingers_to_gather_a_full_batch_of_slots() -> None:
     assert await capacity.acquire_up_to(10, linger=0.0) == 10
 
 
+async def test_a_poller_beaten_to_a_batch_of_slots_lingers_on_for_its_own() -> None:
+    """Two pollers wait for 10 slots each; the first 10 freed go to one of them. The other keeps
+    waiting for a full batch until its linger ends, instead of taking the next slot freed alone."""
+    capacity = Capacity(20)
+    assert await capacity.acquire_up_to(20) == 20
+    first = asyncio.create_task(capacity.acquire_up_to(10, linger=5.0))
+    second = asyncio.create_task(capacity.acquire_up_to(10, linger=5.0))
+    await asyncio.sleep(0)
+    for _ in range(20):
+        capacity.release(1)
+        await asyncio.sleep(0.001)
+    assert sorted(await asyncio.gather(first, second)) == [10, 10]
+
+
+async def test_a_capacity_below_the_batch_size_does_not_linger_for_slots_that_cannot_exist() -> None:
+    capacity = Capacity(3)
+    assert await capacity.acquire_up_to(10) == 3
+    capacity.release(3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await capacity.acquire_up_to(10, linger=5.0) == 3
+    assert loop.time() - started < 1.0, "took the three slots at once rather than waiting 5 s for ten"
+
+
 # --- the worker's acknowledgements, with a fake SQS client -----------------------------------------
 
 
