@@ -35,6 +35,7 @@ def fire() -> Iterator[FireServer]:
 
 
 def config(url: str, environ: dict[str, str] | None = None, **options: Any) -> Config:
+    """A workflow route on ``url``; an option given as None is left out."""
     handler = {
         "type": "workflow",
         "url": url + EXECUTE,
@@ -44,6 +45,7 @@ def config(url: str, environ: dict[str, str] | None = None, **options: Any) -> C
         "timeout_seconds": 2,
         **options,
     }
+    handler = {name: value for name, value in handler.items() if value is not None}
     document = {
         "queue": {"url": "https://sqs.us-east-1.amazonaws.com/1/q"},
         "routes": [{"name": "fire", "prefix": "events/", "suffix": "_SUCCESS", "handler": handler}],
@@ -188,6 +190,28 @@ async def test_polling_until_the_run_ends(fire: FireServer, final: str, error: t
     finally:
         await handler.close()
     assert len(fire.calls("GET", STATUS)) == 3  # RUNNING, RUNNING, final
+
+
+async def test_every_template_gets_the_placeholders_it_uses(fire: FireServer) -> None:
+    """The handler computes per event only the values its templates use: here each template uses
+    others (the poll URL's are its own), and no Idempotency-Key asks for the request id."""
+    options = {
+        "body": {"path": "{key}", "size": "{size}"},
+        "headers": {"X-Dataset": "{dataset}", "X-Etag": "{etag}"},
+        "idempotency_key": False,
+        "poll": poll(fire, url=fire.url + STATUS + "?at={event_time}&in={bucket}"),
+        "workflow_id": None,  # only for the default body
+    }
+    handler, unit, _ = make(config(fire.url, **options))
+    try:
+        await handler.handle(unit)
+    finally:
+        await handler.close()
+    [call] = fire.calls("POST", EXECUTE)
+    assert json.loads(call.body) == {"path": "events/2026/11/23/_SUCCESS", "size": "0"}
+    assert (call.headers["X-Dataset"], call.headers["X-Etag"]) == ("events/2026/11/23", "e1")
+    assert "Idempotency-Key" not in call.headers
+    assert len(fire.calls("GET", STATUS)) == 3
 
 
 async def test_a_poll_timeout_is_retryable(fire: FireServer) -> None:

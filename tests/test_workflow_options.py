@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,7 +11,16 @@ from watcher.app import parse_config
 from watcher.config.schema import HandlerSpec, RouteConfig
 from watcher.errors import ConfigError
 from watcher.handlers.workflow.options import DEFAULT_PARAMETERS, parse_options
-from watcher.handlers.workflow.templates import extract, placeholder_values, render, render_tree, template_problems
+from watcher.handlers.workflow.templates import (
+    PLACEHOLDERS,
+    extract,
+    placeholder_values,
+    placeholders_in,
+    render,
+    render_body,
+    render_tree,
+    template_problems,
+)
 from watcher.records import S3Record
 from watcher.routing import Unit
 
@@ -54,6 +64,33 @@ def test_render_fills_placeholders_keeps_doubled_braces_and_quotes_urls() -> Non
     assert render("https://x/run?path={dataset}", values, quote_values=True) == "https://x/run?path=in/a%20b%26c"
     tree = {"a": ["{bucket}", 1, None, {"b": "{key}"}]}
     assert render_tree(tree, values) == {"a": ["lake", 1, None, {"b": "in/a b&c/_SUCCESS"}]}
+
+
+def test_placeholders_in_a_template_and_a_body_tree_are_the_names_it_uses() -> None:
+    assert placeholders_in("https://x/{bucket}/run?d={dataset}&again={bucket}") == {"bucket", "dataset"}
+    assert placeholders_in({"a": ["{key}", 1, None, {"b": "{{literal}} {etag}"}], "c": "plain"}) == {"key", "etag"}
+    assert placeholders_in(None) == set() and placeholders_in("no placeholders") == set()
+
+
+def test_placeholder_values_asked_for_some_names_gives_exactly_those_and_the_same_values() -> None:
+    everything = placeholder_values(unit())
+    assert set(everything) == set(PLACEHOLDERS)
+    some = placeholder_values(unit(), ("dataset_uri", "request_id"))
+    assert some == {"dataset_uri": everything["dataset_uri"], "request_id": everything["request_id"]}
+
+
+def test_render_body_encodes_json_templates_text_templates_and_integers_beyond_64_bits() -> None:
+    values = placeholder_values(unit())
+    body = {"path": "{dataset_uri}", "n": 3, "ok": True, "none": None, "list": ["é {bucket}"]}
+    assert json.loads(render_body(body, values)) == {
+        "path": "s3://lake/events/2026/11/23",
+        "n": 3,
+        "ok": True,
+        "none": None,
+        "list": ["é lake"],
+    }
+    assert render_body("path={dataset} é", values) == "path=events/2026/11/23 é".encode()
+    assert json.loads(render_body({"big": 2**70, "p": "{bucket}"}, values)) == {"big": 2**70, "p": "lake"}
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from multidict import CIMultiDict
+from prometheus_client import Counter, Histogram
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, stop_before_delay
 
 from watcher.backoff import equal_jitter
@@ -32,7 +32,7 @@ from watcher.errors import PermanentError, ReferenceProblem, RetryableError
 from watcher.handlers.base import HandlerContext, HandlerDefaults
 from watcher.handlers.workflow import session as http
 from watcher.handlers.workflow.options import WorkflowOptions, parse_options
-from watcher.handlers.workflow.templates import extract, placeholder_values, render, render_tree
+from watcher.handlers.workflow.templates import extract, placeholder_values, placeholders_in, render, render_body
 from watcher.logs import MASK, bind_log_fields, get_logger, mask_secrets, register_secret
 from watcher.metrics import Metrics
 from watcher.routing import Unit
@@ -123,7 +123,17 @@ class WorkflowHandler(HandlerDefaults):
         self._token = token
         self._metrics = metrics
         self._ssl = http.ssl_context(options.ca_bundle, options.verify_tls)
+        self._timeout = aiohttp.ClientTimeout(total=options.timeout_seconds)
         self._session: aiohttp.ClientSession | None = None
+        # Computed per event: only the values the templates use (request_id is a hash).
+        used = placeholders_in([options.url, options.body, *options.headers.values()])
+        if options.poll is not None:
+            used |= placeholders_in(options.poll.url) - {"execution_id"}
+        if options.idempotency_key:
+            used.add("request_id")
+        self._placeholders = tuple(sorted(used))
+        self._requests_by_status: dict[str, Counter] = {}  # the metrics' children, made on first use
+        self._duration: Histogram | None = None
 
     @classmethod
     def validate(cls, options: Mapping[str, Any]) -> list[str]:
@@ -147,13 +157,12 @@ class WorkflowHandler(HandlerDefaults):
 
     async def handle(self, unit: Unit) -> None:
         options = self._options
-        values = placeholder_values(unit)
+        values = placeholder_values(unit, self._placeholders)
         url = render(options.url, values, quote_values=True)
         headers: CIMultiDict[str] = CIMultiDict()
         data: bytes | None = None
         if options.body is not None:
-            rendered = render_tree(options.body, values)
-            data = (rendered if isinstance(rendered, str) else json.dumps(rendered)).encode("utf-8")
+            data = render_body(options.body, values)
             headers["Content-Type"] = "application/json"
         if options.idempotency_key:
             headers["Idempotency-Key"] = values["request_id"]
@@ -276,7 +285,7 @@ class WorkflowHandler(HandlerDefaults):
                 ssl=self._ssl,
                 proxy=proxy,
                 proxy_auth=proxy_auth,
-                timeout=aiohttp.ClientTimeout(total=self._options.timeout_seconds),
+                timeout=self._timeout,
             ) as response:
                 status_label = str(response.status)
                 body = await response.content.read(_MAX_BODY)
@@ -301,8 +310,16 @@ class WorkflowHandler(HandlerDefaults):
             detail = mask_secrets(f"{type(exc).__name__}: {exc}")
             raise _Transient("connection_error", detail) from None
         finally:
-            self._metrics.http_requests.labels(self._route, status_label).inc()
-            self._metrics.http_duration.labels(self._route).observe(time.perf_counter() - started)
+            self._count_request(status_label, time.perf_counter() - started)
+
+    def _count_request(self, status_label: str, seconds: float) -> None:
+        if (counter := self._requests_by_status.get(status_label)) is None:
+            counter = self._metrics.http_requests.labels(self._route, status_label)
+            self._requests_by_status[status_label] = counter
+        counter.inc()
+        if self._duration is None:
+            self._duration = self._metrics.http_duration.labels(self._route)
+        self._duration.observe(seconds)
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome is not None else None

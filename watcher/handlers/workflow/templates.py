@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
+
+import orjson
 
 from watcher.config.refs import ResolvedText
 from watcher.routing import Unit
@@ -41,7 +44,7 @@ def template_of(text: str) -> str:
 def template_problems(text: str, where: str, allowed: tuple[str, ...] = PLACEHOLDERS) -> list[str]:
     """Problems with one template string, each ``where: message``."""
     try:
-        pieces = list(_formatter.parse(template_of(text)))
+        pieces = list(_formatter.parse(template_of(text)))  # not _pieces: it may not parse
     except ValueError as exc:
         return [f"{where}: not a valid template ({exc}; write {{{{ and }}}} for literal braces)"]
     problems = []
@@ -55,15 +58,46 @@ def template_problems(text: str, where: str, allowed: tuple[str, ...] = PLACEHOL
     return problems
 
 
+@lru_cache(maxsize=1024)
+def _pieces(template: str) -> tuple[tuple[str, str | None], ...]:
+    """A checked template split once into (literal text, placeholder name or None) pairs: a route
+    renders the same few templates for every event."""
+    return tuple((literal, name) for literal, name, _, _ in _formatter.parse(template))
+
+
 def render(text: str, values: Mapping[str, str], quote_values: bool = False) -> str:
     """Fill a template checked by ``template_problems``; ``quote_values`` percent-encodes (URLs)."""
     out: list[str] = []
-    for literal, name, _, _ in _formatter.parse(template_of(text)):
+    for literal, name in _pieces(template_of(text)):
         out.append(literal)
         if name is not None:
             value = values[name]
             out.append(quote(value, safe="/") if quote_values else value)
     return "".join(out)
+
+
+def render_body(body: Any, values: Mapping[str, str]) -> bytes:
+    """A body template filled and encoded: a text template as UTF-8, a JSON one with orjson (several
+    times faster than json, on every event), or json for what orjson refuses (an integer beyond 64
+    bits)."""
+    rendered = render_tree(body, values)
+    if isinstance(rendered, str):
+        return rendered.encode("utf-8")
+    try:
+        return orjson.dumps(rendered)
+    except orjson.JSONEncodeError:
+        return json.dumps(rendered).encode("utf-8")
+
+
+def placeholders_in(node: Any) -> set[str]:
+    """The placeholder names a template string, or every string of a JSON body template, uses."""
+    if isinstance(node, str):
+        return {name for _, name in _pieces(template_of(node)) if name is not None}
+    if isinstance(node, dict):
+        return set().union(*(placeholders_in(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(placeholders_in(v) for v in node))
+    return set()
 
 
 def render_tree(node: Any, values: Mapping[str, str]) -> Any:
@@ -89,20 +123,24 @@ def tree_problems(node: Any, where: str) -> list[str]:
     return [f"{where}: cannot be sent as JSON ({type(node).__name__})"]
 
 
-def placeholder_values(unit: Unit) -> dict[str, str]:
-    record = unit.record
-    return {
-        "bucket": record.bucket,
-        "key": record.key,
-        "dataset": unit.dataset,
-        "dataset_uri": unit.dataset_uri,
-        "uri": record.uri,
-        "etag": record.etag or "",
-        "size": "" if record.size is None else str(record.size),
-        "event_time": record.event_time or "",
-        "request_id": unit.request_id,
-        "route": unit.route.name,
-    }
+_VALUES: dict[str, Callable[[Unit], str]] = {
+    "bucket": lambda unit: unit.record.bucket,
+    "key": lambda unit: unit.record.key,
+    "dataset": lambda unit: unit.dataset,
+    "dataset_uri": lambda unit: unit.dataset_uri,
+    "uri": lambda unit: unit.record.uri,
+    "etag": lambda unit: unit.record.etag or "",
+    "size": lambda unit: "" if unit.record.size is None else str(unit.record.size),
+    "event_time": lambda unit: unit.record.event_time or "",
+    "request_id": lambda unit: unit.request_id,
+    "route": lambda unit: unit.route.name,
+}
+
+
+def placeholder_values(unit: Unit, names: Iterable[str] = PLACEHOLDERS) -> dict[str, str]:
+    """The values of ``names`` (all the placeholders by default) for one unit; a handler asks only
+    for those its templates use (the request id is a hash)."""
+    return {name: _VALUES[name](unit) for name in names}
 
 
 # --- where a value is in a response ------------------------------------------------------------
