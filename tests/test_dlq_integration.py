@@ -46,6 +46,10 @@ def fill(queues: Any, tmp_path: Path) -> tuple[Path, Path]:
         wait_until(lambda: queues.depth(queues.dlq_url)["visible"] >= 7, 60, what="7 dead letters")
     finally:
         assert worker.stop() == 0
+    # The worker's last long poll, cancelled at its shutdown, stays open in LocalStack (as in SQS)
+    # until its wait time ends: a message replayed meanwhile would go to that abandoned receive and
+    # stay in flight for the visibility timeout. Replays start after it.
+    time.sleep(config["queue"]["wait_time_seconds"] + 0.5)
     path = tmp_path / "dlq.yaml"
     path.write_text(yaml.safe_dump(config))
     return path, calls_file
