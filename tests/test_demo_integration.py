@@ -38,7 +38,7 @@ def test_the_demo_shows_the_workflow_run_the_marker_started_and_the_container_jo
     assert result.returncode == 0, out + result.stderr
     post = out.index("== Fire Insights: POST /api/v1/workflow/execute (Authorization: Bearer ***)")
     assert (
-        f'{{"workflowId": "42", "parameters": "--var datapath=s3://{bucket}/events/2026/11/23"}} -> 200, execution'
+        f'{{"workflowId":"42","parameters":"--var datapath=s3://{bucket}/events/2026/11/23"}} -> 200, execution'
         in out[post:]
     )
     statuses = re.findall(r"GET /api/v1/workflow-executions/(\d+)/status -> 200 (\w+)", out)
