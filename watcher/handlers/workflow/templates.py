@@ -19,18 +19,20 @@ import orjson
 from watcher.config.refs import ResolvedText
 from watcher.routing import Unit
 
-PLACEHOLDERS = (
-    "bucket",
-    "key",
-    "dataset",
-    "dataset_uri",
-    "uri",
-    "etag",
-    "size",
-    "event_time",
-    "request_id",
-    "route",
-)
+# Each placeholder and how a unit gives its value.
+_VALUES: dict[str, Callable[[Unit], str]] = {
+    "bucket": lambda unit: unit.record.bucket,
+    "key": lambda unit: unit.record.key,
+    "dataset": lambda unit: unit.dataset,
+    "dataset_uri": lambda unit: unit.dataset_uri,
+    "uri": lambda unit: unit.record.uri,
+    "etag": lambda unit: unit.record.etag or "",
+    "size": lambda unit: "" if unit.record.size is None else str(unit.record.size),
+    "event_time": lambda unit: unit.record.event_time or "",
+    "request_id": lambda unit: unit.request_id,
+    "route": lambda unit: unit.route.name,
+}
+PLACEHOLDERS = tuple(_VALUES)
 POLL_PLACEHOLDERS = (*PLACEHOLDERS, "execution_id")
 _formatter = string.Formatter()
 
@@ -121,20 +123,6 @@ def tree_problems(node: Any, where: str) -> list[str]:
     if node is None or isinstance(node, bool | int | float):
         return []
     return [f"{where}: cannot be sent as JSON ({type(node).__name__})"]
-
-
-_VALUES: dict[str, Callable[[Unit], str]] = {
-    "bucket": lambda unit: unit.record.bucket,
-    "key": lambda unit: unit.record.key,
-    "dataset": lambda unit: unit.dataset,
-    "dataset_uri": lambda unit: unit.dataset_uri,
-    "uri": lambda unit: unit.record.uri,
-    "etag": lambda unit: unit.record.etag or "",
-    "size": lambda unit: "" if unit.record.size is None else str(unit.record.size),
-    "event_time": lambda unit: unit.record.event_time or "",
-    "request_id": lambda unit: unit.request_id,
-    "route": lambda unit: unit.route.name,
-}
 
 
 def placeholder_values(unit: Unit, names: Iterable[str] = PLACEHOLDERS) -> dict[str, str]:
