@@ -10,12 +10,20 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from watcher.backoff import equal_jitter
 from watcher.logs import get_logger
 from watcher.metrics import Metrics
 from watcher.sqs import is_gone
 
 _log = get_logger("watcher.acks")  # the name these lines had in the worker: log queries keep working
 ATTEMPTS = 3  # each SQS call that settles a message, on top of botocore's own retries
+
+
+async def pause_before_retry(attempt: int) -> None:
+    """After failed attempt ``attempt`` (0-based) of a settling call: about 0.2 s, then 0.4 s
+    (watcher.backoff's equal jitter); no pause after the last attempt, nothing follows it."""
+    if attempt + 1 < ATTEMPTS:
+        await asyncio.sleep(equal_jitter(attempt + 1, 0.2, 1.0))
 
 
 async def change_visibility(
@@ -42,7 +50,7 @@ async def change_visibility(
             error=str(error),
             attempt=attempt + 1,
         )
-        await asyncio.sleep(0.2 * 2**attempt)
+        await pause_before_retry(attempt)
     return False
 
 
@@ -55,5 +63,5 @@ async def send_to_dead_letter_queue(sqs: Any, request: dict[str, Any], metrics: 
         except (ClientError, BotoCoreError) as exc:
             metrics.errors.labels("dead_letter").inc()
             _log.warning("sending to the DLQ failed", error=str(exc), attempt=attempt + 1)
-            await asyncio.sleep(0.2 * 2**attempt)
+            await pause_before_retry(attempt)
     return False

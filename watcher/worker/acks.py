@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from watcher.logs import get_logger
 from watcher.metrics import Metrics
 from watcher.sqs import is_gone
-from watcher.sqs_settle import ATTEMPTS
+from watcher.sqs_settle import ATTEMPTS, pause_before_retry
 
 _log = get_logger("watcher.acks")
 _BATCH = 10  # SQS maximum per DeleteMessageBatch
@@ -142,7 +142,7 @@ class BatchDeleter:
                     attempt=attempt + 1,
                     entries=len(entries),
                 )
-                await asyncio.sleep(0.2 * 2**attempt)
+                await pause_before_retry(attempt)
                 continue
             for ok in response.get("Successful", []):
                 item = entries.pop(ok["Id"])
@@ -168,7 +168,7 @@ class BatchDeleter:
                         attempt=attempt + 1,
                     )
             if entries:
-                await asyncio.sleep(0.2 * 2**attempt)
+                await pause_before_retry(attempt)
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
